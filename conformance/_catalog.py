@@ -1,0 +1,535 @@
+"""The self-test catalog: servers with one deliberate defect each, and conforming variants that differ
+from the reference in harmless ways. The suite must flag every defect, naming the requirement, and pass
+every variant. Each entry is the reference server with one piece changed, the kind of honest mistake a
+server author makes: a limit off by one, a lax type, a field not echoed, a wrong status, a crash.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ._reference import ReferenceServer, error
+from ._schemas import REQUEST
+
+__all__ = ["DEFECTS", "EXPECTED", "VARIANTS"]
+
+Factory = Callable[[], ReferenceServer]
+DEFECTS: dict[str, Factory] = {}
+EXPECTED: dict[str, set[str]] = {}
+VARIANTS: dict[str, Factory] = {}
+
+
+def defect(name: str, *requirements: str) -> Callable[[Factory], Factory]:
+    """Register a broken server and the requirements the suite must name for it (any one of them)."""
+
+    def register(factory: Factory) -> Factory:
+        DEFECTS[name] = factory
+        EXPECTED[name] = set(requirements)
+        return factory
+
+    return register
+
+
+def variant(name: str) -> Callable[[Factory], Factory]:
+    def register(factory: Factory) -> Factory:
+        VARIANTS[name] = factory
+        return factory
+
+    return register
+
+
+# --- validation defects: the request schema with one keyword changed ------------------------------
+
+
+class _Patched(ReferenceServer):
+    patch: Callable[[dict[str, Any]], None] = staticmethod(lambda s: None)
+
+    def request_validator(self) -> Draft202012Validator:
+        if not hasattr(self, "_patched"):
+            raw = copy.deepcopy(self.schemas.raw[REQUEST])
+            type(self).patch(raw)
+            self._patched = Draft202012Validator(raw, registry=self.schemas.registry)
+        return self._patched
+
+
+def _schema(name: str, patch: Callable[[dict[str, Any]], None], *requirements: str) -> None:
+    cls = type(f"Patched_{name}", (_Patched,), {"patch": staticmethod(patch)})
+    DEFECTS[name] = cls
+    EXPECTED[name] = set(requirements)
+
+
+def _props(s: dict[str, Any]) -> dict[str, Any]:
+    props: dict[str, Any] = s["properties"]
+    return props
+
+
+def _set(path: list[str], key: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def patch(s: dict[str, Any]) -> None:
+        node = s
+        for step in path:
+            node = node[step]
+        if value is _DELETE:
+            node.pop(key, None)
+        else:
+            node[key] = value
+
+    return patch
+
+
+_DELETE = object()
+P = ["properties"]
+FN_NAME = ["$defs", "function_tool", "properties", "function", "properties", "name"]
+FS = [*P, "tool_resources", "properties", "file_search"]
+
+_schema("name-max-257", _set([*P, "name"], "maxLength", 257), "REQ-NAME-MAXLEN")
+_schema("name-max-255", _set([*P, "name"], "maxLength", 255), "REQ-NAME-MAXLEN")
+_schema("description-max-513", _set([*P, "description"], "maxLength", 513), "REQ-DESCRIPTION-MAXLEN")
+_schema("instructions-max-unchecked", _set([*P, "instructions"], "maxLength", _DELETE), "REQ-INSTRUCTIONS-MAXLEN")
+_schema("tools-max-129", _set([*P, "tools"], "maxItems", 129), "REQ-TOOLS-MAXITEMS")
+_schema("tools-max-127", _set([*P, "tools"], "maxItems", 127), "REQ-TOOLS-MAXITEMS")
+_schema("metadata-17-pairs", _set(["$defs", "metadata"], "maxProperties", 17), "REQ-METADATA-MAXPAIRS")
+_schema("metadata-key-65", _set(["$defs", "metadata", "propertyNames"], "maxLength", 65), "REQ-METADATA-KEY-MAXLEN")
+_schema("metadata-value-any-type", _set(["$defs", "metadata"], "additionalProperties", {"maxLength": 512}),
+        "REQ-METADATA-VALUE-TYPE")
+_schema("metadata-value-513", _set(["$defs", "metadata", "additionalProperties"], "maxLength", 513),
+        "REQ-METADATA-VALUE-MAXLEN")
+_schema("temperature-max-exclusive", _set([*P, "temperature"], "maximum", 1.999999), "REQ-TEMPERATURE-MAX")
+_schema("temperature-max-2.5", _set([*P, "temperature"], "maximum", 2.5), "REQ-TEMPERATURE-MAX")
+_schema("temperature-min-unchecked", _set([*P, "temperature"], "minimum", _DELETE), "REQ-TEMPERATURE-MIN")
+_schema("top-p-max-2", _set([*P, "top_p"], "maximum", 2), "REQ-TOP-P-MAX")
+_schema("top-p-min-exclusive", _set([*P, "top_p"], "minimum", 1e-9), "REQ-TOP-P-MIN")
+_schema("model-optional", _set([], "required", []), "REQ-MODEL-REQUIRED")
+_schema("model-any-type", _set([*P, "model"], "type", _DELETE), "REQ-MODEL-TYPE")
+_schema("unknown-fields-accepted", _set([], "additionalProperties", True), "REQ-UNKNOWN-FIELD")
+_schema("function-name-any-chars", _set(FN_NAME, "pattern", _DELETE), "REQ-FUNCTION-NAME-PATTERN")
+_schema("function-name-max-unchecked", _set(FN_NAME, "maxLength", _DELETE), "REQ-FUNCTION-NAME-MAXLEN")
+_schema("function-tool-without-function", _set(["$defs", "function_tool"], "required", ["type"]),
+        "REQ-FUNCTION-TOOL-FUNCTION")
+_schema("file-search-both-accepted", lambda s: _props(s)["tool_resources"]["properties"]["file_search"].update(
+    anyOf=_props(s)["tool_resources"]["properties"]["file_search"].pop("oneOf")), "REQ-FILE-SEARCH-ONEOF")
+_schema("file-search-neither-accepted", _set(FS, "oneOf", _DELETE), "REQ-FILE-SEARCH-ONEOF")
+_schema("code-interpreter-21-files",
+        _set([*P, "tool_resources", "properties", "code_interpreter", "properties", "file_ids"], "maxItems", 21),
+        "REQ-CI-FILE-IDS-MAXITEMS")
+_schema("vector-store-ids-2", _set([*FS, "properties", "vector_store_ids"], "maxItems", 2),
+        "REQ-VECTOR-STORE-IDS-MAXITEMS")
+_schema("vector-store-files-10001",
+        _set([*FS, "properties", "vector_stores", "items", "properties", "file_ids"], "maxItems", 10001),
+        "REQ-VECTOR-STORE-FILE-IDS-MAXITEMS")
+_schema("response-format-any-string",
+        lambda s: _props(s)["response_format"]["oneOf"][0].pop("enum"), "REQ-RESPONSE-FORMAT-ONEOF")
+_schema("response-format-no-none",
+        lambda s: _props(s)["response_format"]["oneOf"][0].update(enum=["auto"]), "REQ-RESPONSE-FORMAT-ONEOF")
+_schema("response-format-type-any",
+        lambda s: _props(s)["response_format"]["oneOf"][1]["properties"]["type"].pop("enum"),
+        "REQ-RESPONSE-FORMAT-TYPE-ENUM")
+_schema("name-not-nullable", _set([*P, "name"], "type", "string"), "REQ-NAME-TYPE")
+_schema("metadata-not-nullable", _set(["$defs", "metadata"], "type", "object"), "REQ-METADATA-TYPE")
+_schema("tool-resources-not-nullable", _set([*P, "tool_resources"], "type", "object"), "REQ-TOOL-RESOURCES-TYPE")
+_schema("tool-type-case-insensitive", lambda s: s["$defs"]["tool"]["oneOf"].append(
+    {"type": "object", "properties": {"type": {"enum": ["CODE_INTERPRETER", "FILE_SEARCH", "FUNCTION"]}}}),
+    "REQ-TOOL-KIND")
+_schema("tools-any-object", lambda s: _props(s)["tools"].update(items={"type": "object"}), "REQ-TOOL-KIND")
+
+
+# --- lax parsing and counting: code a server author writes by hand ---------------------------------
+
+
+def _walk_values(value: Any, fn: Callable[[Any], Any]) -> Any:
+    if isinstance(value, dict):
+        return {k: _walk_values(v, fn) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_walk_values(v, fn) for v in value]
+    return fn(value)
+
+
+class _Coercing(ReferenceServer):
+    """Coerces values before validating, as a lax model layer does."""
+
+    coerce: Callable[[Any], Any] = staticmethod(lambda v: v)
+
+    def validate(self, body: Any) -> Response | None:
+        if isinstance(body, dict):
+            body.update({k: type(self).coerce(v) for k, v in body.items() if k in ("temperature", "top_p")})
+        return super().validate(body)
+
+
+@defect("temperature-accepts-booleans", "REQ-TEMPERATURE-TYPE", "REQ-TOP-P-TYPE")
+class _Bools(_Coercing):
+    coerce = staticmethod(lambda v: int(v) if isinstance(v, bool) else v)
+
+
+@defect("temperature-accepts-numeric-strings", "REQ-TEMPERATURE-TYPE", "REQ-TOP-P-TYPE")
+class _NumStrings(_Coercing):
+    @staticmethod
+    def coerce(v: Any) -> Any:
+        try:
+            return float(v) if isinstance(v, str) else v
+        except ValueError:
+            return v
+
+
+@defect("nan-accepted", "REQ-TEMPERATURE-TYPE", "REQ-TOP-P-TYPE", "HTTP-NO-5XX")
+class _NaN(ReferenceServer):
+    def parse(self, raw: bytes) -> Any:
+        return json.loads(raw.decode("utf-8"))
+
+    def respond(self, obj: dict[str, Any], status: int = 200) -> Response:
+        return Response(json.dumps(obj, allow_nan=True), status, media_type="application/json")
+
+
+class _Counting(ReferenceServer):
+    """Counts string length its own (wrong) way for one field, after schema validation passes."""
+
+    field_name = "instructions"
+    limit = 256000
+
+    @staticmethod
+    def length(text: str) -> int:
+        return len(text)
+
+    def validate(self, body: Any) -> Response | None:
+        problem = super().validate(body)
+        value = body.get(self.field_name) if problem is None else None
+        if isinstance(value, str) and type(self).length(value) > self.limit:
+            return self.error(400, f"{self.field_name} is too long", param=self.field_name)
+        return problem
+
+
+@defect("instructions-counts-utf16", "REQ-INSTRUCTIONS-MAXLEN")
+class _Utf16(_Counting):
+    @staticmethod
+    def length(text: str) -> int:
+        return len(text.encode("utf-16-le")) // 2
+
+
+@defect("name-counts-bytes", "REQ-NAME-MAXLEN")
+class _Bytes(_Counting):
+    field_name = "name"
+    limit = 256
+
+    @staticmethod
+    def length(text: str) -> int:
+        return len(text.encode("utf-8"))
+
+
+@defect("metadata-key-counts-utf16", "REQ-METADATA-KEY-MAXLEN")
+class _KeyUtf16(ReferenceServer):
+    def validate(self, body: Any) -> Response | None:
+        problem = super().validate(body)
+        meta = body.get("metadata") if problem is None else None
+        if isinstance(meta, dict) and any(len(k.encode("utf-16-le")) // 2 > 64 for k in meta):
+            return self.error(400, "metadata key too long", param="metadata")
+        return problem
+
+
+@defect("unknown-model-accepted", "REQ-MODEL-KNOWN")
+class _AnyModel(ReferenceServer):
+    def validate(self, body: Any) -> Response | None:
+        if isinstance(body, dict) and isinstance(body.get("model"), str):
+            self.models = self.models | {body["model"]}
+        return super().validate(body)
+
+
+# --- status codes, errors, crashes -------------------------------------------------------------------
+
+
+@defect("create-answers-201", "HTTP-CREATE-200")
+class _Created(ReferenceServer):
+    async def create(self, request: Request) -> Response:
+        response = await super().create(request)
+        if response.status_code == 200:
+            response.status_code = 201
+        return response
+
+
+@defect("invalid-answers-422", "HTTP-INVALID-400")
+class _Unprocessable(ReferenceServer):
+    def validate(self, body: Any) -> Response | None:
+        problem = super().validate(body)
+        if problem is not None and problem.status_code == 400:
+            problem.status_code = 422
+        return problem
+
+
+@defect("bad-key-answers-403", "AUTH-401")
+class _Forbidden(ReferenceServer):
+    def authorized(self, request: Request) -> Response | None:
+        denied = super().authorized(request)
+        if denied is not None:
+            denied.status_code = 403
+        return denied
+
+
+@defect("any-key-accepted", "AUTH-401")
+class _NoAuth(ReferenceServer):
+    def authorized(self, request: Request) -> Response | None:
+        return None
+
+
+@defect("missing-key-accepted", "AUTH-401")
+class _NoKeyOk(ReferenceServer):
+    def authorized(self, request: Request) -> Response | None:
+        if "authorization" not in request.headers:
+            return None
+        return super().authorized(request)
+
+
+@defect("malformed-json-crashes", "HTTP-NO-5XX", "HTTP-MALFORMED-400")
+class _CrashJson(ReferenceServer):
+    def parse(self, raw: bytes) -> Any:
+        try:
+            return super().parse(raw)
+        except ValueError as exc:
+            raise RuntimeError("unhandled") from exc
+
+
+@defect("array-body-crashes", "HTTP-NO-5XX", "REQ-BODY-OBJECT")
+class _CrashArray(ReferenceServer):
+    def validate(self, body: Any) -> Response | None:
+        body.get("model")  # AttributeError on a list: a 500
+        return super().validate(body)
+
+
+@defect("astral-name-crashes", "HTTP-NO-5XX")
+class _CrashAstral(ReferenceServer):
+    def build(self, body: dict[str, Any]) -> dict[str, Any]:
+        name = body.get("name") or ""
+        if any(ord(c) > 0xFFFF for c in name):
+            raise RuntimeError("cannot store astral characters")
+        return super().build(body)
+
+
+@defect("error-envelope-flat", "ERROR-ENVELOPE")
+class _FlatError(ReferenceServer):
+    def error(self, status: int, message: str, *, param: str | None = None, code: str | None = None) -> Response:
+        return JSONResponse({"message": message, "type": "invalid_request_error"}, status_code=status)
+
+
+@defect("error-without-param-and-code", "ERROR-ENVELOPE")
+class _ThinError(ReferenceServer):
+    def error(self, status: int, message: str, *, param: str | None = None, code: str | None = None) -> Response:
+        return JSONResponse({"error": {"message": message, "type": "invalid_request_error"}}, status_code=status)
+
+
+@defect("errors-in-plain-text", "HTTP-JSON", "ERROR-ENVELOPE")
+class _TextError(ReferenceServer):
+    def error(self, status: int, message: str, *, param: str | None = None, code: str | None = None) -> Response:
+        return Response(message, status, media_type="text/plain")
+
+
+@defect("create-answers-text-html", "HTTP-JSON")
+class _HtmlType(ReferenceServer):
+    def respond(self, obj: dict[str, Any], status: int = 200) -> Response:
+        return Response(json.dumps(obj), status, media_type="text/html")
+
+
+# --- the assistant object: echo, defaults, ids, timestamps ----------------------------------------------
+
+
+class _Post(ReferenceServer):
+    """Changes the answer of a create after the fact."""
+
+    @staticmethod
+    def change(obj: dict[str, Any], body: dict[str, Any]) -> None:
+        return None
+
+    def build(self, body: dict[str, Any]) -> dict[str, Any]:
+        obj = super().build(body)
+        type(self).change(obj, body)
+        return obj
+
+
+def _post(name: str, change: Callable[[dict[str, Any], dict[str, Any]], None], *requirements: str) -> None:
+    DEFECTS[name] = type(f"Post_{name}", (_Post,), {"change": staticmethod(change)})
+    EXPECTED[name] = set(requirements)
+
+
+def _when_sent(key: str, fn: Callable[[Any], Any]) -> Callable[[dict[str, Any], dict[str, Any]], None]:
+    def change(obj: dict[str, Any], body: dict[str, Any]) -> None:
+        if key in body and body[key] is not None:
+            obj[key] = fn(obj[key])
+
+    return change
+
+
+_post("name-not-echoed", _when_sent("name", lambda v: None), "ECHO-NAME")
+_post("description-trimmed", _when_sent("description", lambda v: v[:100]), "ECHO-DESCRIPTION")
+_post("instructions-truncated", _when_sent("instructions", lambda v: v[:32768]), "ECHO-INSTRUCTIONS")
+_post("model-normalised", _when_sent("model", lambda v: "gpt-4o"), "ECHO-MODEL")
+_post("tools-dropped", _when_sent("tools", lambda v: []), "ECHO-TOOLS")
+_post("function-parameters-dropped", _when_sent("tools", lambda v: [
+    {**t, "function": {k: x for k, x in t["function"].items() if k != "parameters"}} if t.get("type") == "function"
+    else t for t in v]), "ECHO-TOOLS")
+_post("tool-resources-dropped", _when_sent("tool_resources", lambda v: {}), "ECHO-TOOL-RESOURCES")
+_post("metadata-dropped", _when_sent("metadata", lambda v: {}), "ECHO-METADATA")
+_post("temperature-rounded", _when_sent("temperature", lambda v: round(v, 2)), "ECHO-TEMPERATURE")
+_post("top-p-as-float32", _when_sent("top_p", lambda v: float(f"{v:.7g}")), "ECHO-TOP-P")
+_post("response-format-always-auto", _when_sent("response_format", lambda v: "auto"), "ECHO-RESPONSE-FORMAT")
+_post("default-temperature-0.7", lambda o, b: o.update(temperature=0.7) if "temperature" not in b else None,
+      "DEFAULT-TEMPERATURE")
+_post("default-top-p-null", lambda o, b: o.update(top_p=None) if "top_p" not in b else None, "DEFAULT-TOP-P")
+_post("default-tools-null", lambda o, b: o.update(tools=None) if "tools" not in b else None, "DEFAULT-TOOLS",
+      "RESP-TOOLS")
+_post("default-response-format-none", lambda o, b: o.update(response_format="none") if "response_format" not in b
+      else None, "DEFAULT-RESPONSE-FORMAT")
+_post("created-at-milliseconds", lambda o, b: o.update(created_at=o["created_at"] * 1000), "RESP-CREATED-AT-NOW")
+_post("created-at-string", lambda o, b: o.update(created_at=str(o["created_at"])), "RESP-CREATED-AT")
+_post("created-at-zero", lambda o, b: o.update(created_at=0), "RESP-CREATED-AT-NOW")
+_post("object-assistants", lambda o, b: o.update(object="assistants"), "RESP-OBJECT")
+_post("id-integer", lambda o, b: o.update(id=abs(hash(o["id"])) % 10**9), "RESP-ID")
+def _drop_nulls(obj: dict[str, Any], body: dict[str, Any]) -> None:
+    for key in ("name", "description", "instructions"):
+        if obj[key] is None:
+            del obj[key]
+
+
+_post("null-fields-omitted", _drop_nulls, "RESP-NAME", "RESP-DESCRIPTION", "RESP-INSTRUCTIONS")
+_post("metadata-omitted", lambda o, b: o.pop("metadata"), "RESP-METADATA")
+_post("object-field-missing", lambda o, b: o.pop("object"), "RESP-OBJECT")
+
+
+@defect("id-reused", "RESP-ID-UNIQUE")
+class _SameId(ReferenceServer):
+    def new_id(self) -> str:
+        return "asst_conformance"
+
+
+@defect("retrieve-missing", "RESP-ID-RETRIEVABLE")
+class _NoRetrieve(ReferenceServer):
+    async def retrieve(self, request: Request) -> Response:
+        return self.error(404, "Not found")
+
+
+@defect("retrieve-loses-metadata", "RESP-ID-RETRIEVABLE")
+class _RetrieveDiffers(ReferenceServer):
+    async def retrieve(self, request: Request) -> Response:
+        response = await super().retrieve(request)
+        if response.status_code == 200:
+            obj = json.loads(bytes(response.body))
+            obj["name"] = "renamed" if obj.get("name") != "renamed" else "renamed again"
+            return JSONResponse(obj)
+        return response
+
+
+@defect("delete-keeps-assistant", "DELETE-REMOVES")
+class _DeleteNoop(ReferenceServer):
+    async def delete(self, request: Request) -> Response:
+        assistant_id = request.path_params["assistant_id"]
+        if assistant_id not in self.store:
+            return self.error(404, "No such assistant")
+        return JSONResponse({"id": assistant_id, "object": "assistant.deleted", "deleted": True})
+
+
+@defect("delete-wrong-object", "DELETE-RESPONSE")
+class _DeleteShape(ReferenceServer):
+    async def delete(self, request: Request) -> Response:
+        response = await super().delete(request)
+        if response.status_code == 200:
+            return JSONResponse({"id": request.path_params["assistant_id"], "object": "assistant", "deleted": True})
+        return response
+
+
+# --- conforming variants: differences the documentation allows ---------------------------------------
+
+
+@variant("uuid-ids")
+class _Uuid(ReferenceServer):
+    def new_id(self) -> str:
+        return str(uuid.uuid4())
+
+
+@variant("extra-fields")
+class _Extra(ReferenceServer):
+    def build(self, body: dict[str, Any]) -> dict[str, Any]:
+        obj = super().build(body)
+        obj["reasoning_effort"] = None
+        obj["x_server"] = {"region": "local"}
+        for tool in obj["tools"] or []:
+            if tool.get("type") == "function":
+                tool["function"] = {**tool["function"], "strict": False}
+            if tool.get("type") == "file_search":
+                tool["file_search"] = {"ranking_options": {"ranker": "auto", "score_threshold": 0.0}}
+        return obj
+
+
+@variant("reversed-key-order")
+class _Order(ReferenceServer):
+    def respond(self, obj: dict[str, Any], status: int = 200) -> Response:
+        return JSONResponse(dict(reversed(list(obj.items()))), status_code=status)
+
+
+@variant("other-error-wording")
+class _Wording(ReferenceServer):
+    def error(self, status: int, message: str, *, param: str | None = None, code: str | None = None) -> Response:
+        return JSONResponse({"error": {"message": "Something about your request is not right.", "type": "bad_request",
+                                       "param": None, "code": "E" + str(status)}, "request_id": "req_1"},
+                            status_code=status, headers={"x-request-id": "req_1"})
+
+
+@variant("unknown-model-400")
+class _Model400(ReferenceServer):
+    def validate(self, body: Any) -> Response | None:
+        problem = super().validate(body)
+        if problem is not None and problem.status_code == 404:
+            problem.status_code = 400
+        return problem
+
+
+@variant("json-charset")
+class _Charset(ReferenceServer):
+    def respond(self, obj: dict[str, Any], status: int = 200) -> Response:
+        return Response(json.dumps(obj, ensure_ascii=True, indent=2), status,
+                        media_type="application/json; charset=utf-8")
+
+
+@variant("nulls-kept-as-null")
+class _Nulls(ReferenceServer):
+    def build(self, body: dict[str, Any]) -> dict[str, Any]:
+        obj = super().build(body)
+        for key in ("temperature", "top_p", "response_format", "tool_resources", "metadata"):
+            if key in body and body[key] is None:
+                obj[key] = None
+        return obj
+
+
+@variant("null-metadata-as-empty")
+class _EmptyMeta(ReferenceServer):
+    def build(self, body: dict[str, Any]) -> dict[str, Any]:
+        obj = super().build(body)
+        if body.get("metadata", {}) is None:
+            obj["metadata"] = {}
+        if body.get("tool_resources", {}) is None:
+            obj["tool_resources"] = {}
+        return obj
+
+
+@variant("created-at-behind")
+class _Behind(ReferenceServer):
+    def now(self) -> int:
+        return super().now() - 3
+
+
+@variant("float-temperatures")
+class _Floats(ReferenceServer):
+    def build(self, body: dict[str, Any]) -> dict[str, Any]:
+        obj = super().build(body)
+        for key in ("temperature", "top_p"):
+            if isinstance(obj[key], int):
+                obj[key] = float(obj[key])
+        return obj
+
+
+def all_servers() -> dict[str, Factory]:
+    return {**DEFECTS, **VARIANTS}
+
+
+_ = error  # re-exported helper used by subclasses' error bodies

@@ -1,0 +1,438 @@
+"""Checks: each a plain function with a one-line docstring (its report text), tied to requirement IDs.
+
+A check records every requirement it confirmed on the ledger and collects what it found broken; the
+caller raises one ``NonConformance`` for all findings of an exchange. Each requirement gets its own
+exception subclass, so Hypothesis shrinks and reports every broken requirement separately.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from jsonschema import Draft202012Validator
+
+from ._client import Exchange
+from ._ledger import Finding, Ledger
+from ._schemas import ASSISTANT, DELETE, ERROR, Node, Schemas
+
+__all__ = ["CHECKS", "Context", "NonConformance", "raise_findings", "same"]
+
+CheckFn = TypeVar("CheckFn", bound=Callable[..., Any])
+CHECKS: dict[str, str] = {}
+
+
+def check(fn: CheckFn) -> CheckFn:
+    """Register a check under its name with its docstring's first line as its description."""
+    CHECKS[fn.__name__] = (fn.__doc__ or fn.__name__).strip().splitlines()[0]
+    return fn
+
+
+class NonConformance(AssertionError):
+    """An exchange broke one or more requirements."""
+
+    def __init__(self, findings: list[Finding]) -> None:
+        self.findings = findings
+        super().__init__("\n\n".join(f.render() for f in findings))
+
+
+_TYPES: dict[str, type[NonConformance]] = {}
+
+
+def _error_type(requirement: str) -> type[NonConformance]:
+    if requirement not in _TYPES:
+        name = "NonConformance_" + requirement.replace("-", "_")
+        _TYPES[requirement] = type(name, (NonConformance,), {"__module__": __name__})
+    return _TYPES[requirement]
+
+
+def raise_findings(findings: list[Finding]) -> None:
+    if findings:
+        raise _error_type(findings[0].requirement)(findings)
+
+
+@dataclass
+class Context:
+    """What checks share across a run: schemas, the ledger, the IDs seen, the clock tolerance."""
+
+    schemas: Schemas
+    ledger: Ledger
+    clock_skew: float = 60.0
+    seen_ids: dict[str, str] = field(default_factory=dict)
+    test: str = ""
+    findings: list[Finding] = field(default_factory=list)
+
+    def ok(self, requirement: str, check_name: str) -> None:
+        self.ledger.passed(requirement, check_name)
+
+    def fail(self, requirement: str, check_name: str, exchange: Exchange | None, title: str,
+             expected: str, received: str) -> None:
+        finding = Finding(requirement, check_name, title, expected, received, self.test, exchange)
+        self.ledger.failed(finding)
+        self.findings.append(finding)
+
+    def take(self) -> list[Finding]:
+        out, self.findings = self.findings, []
+        return out
+
+
+def _req(node: Node, keyword: str) -> str:
+    return str(node["x-req"][keyword]["id"])
+
+
+def _show(value: Any, limit: int = 300) -> str:
+    text = json.dumps(value, ensure_ascii=False, allow_nan=True)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _status_line(ex: Exchange) -> str:
+    return f"{ex.received.status} {ex.received.text(300)}"
+
+
+# --- status codes -----------------------------------------------------------------------------
+
+
+@check
+def no_server_error(ctx: Context, ex: Exchange) -> bool:
+    """The target never answers with a 5xx server error."""
+    rid = _req(ctx.schemas.request, "x-no-5xx")
+    if ex.received.status >= 500:
+        ctx.fail(rid, "no_server_error", ex, "The target answered with a server error",
+                 "a status below 500", _status_line(ex))
+        return False
+    ctx.ok(rid, "no_server_error")
+    return True
+
+
+@check
+def accepted(ctx: Context, ex: Exchange, requirement: str | None) -> bool:
+    """A valid request is answered 200 OK."""
+    if not no_server_error(ctx, ex):
+        return False
+    status = ex.received.status
+    create = _req(ctx.schemas.request, "x-accept")
+    if 200 <= status < 300:
+        if requirement:
+            ctx.ok(requirement, "accepted")
+        if status == 200:
+            ctx.ok(create, "accepted")
+            return True
+        ctx.fail(create, "accepted", ex, "A valid request was not answered 200", "200", _status_line(ex))
+        return True
+    ctx.fail(requirement or create, "accepted", ex, "A valid request was refused", "200", _status_line(ex))
+    return False
+
+
+@check
+def rejected(ctx: Context, ex: Exchange, requirement: str, strict: bool = True) -> bool:
+    """A request that breaks a requirement is refused with 400 (any 4xx where ``strict`` is off)."""
+    if not no_server_error(ctx, ex):
+        return False
+    status = ex.received.status
+    reject = _req(ctx.schemas.request, "x-reject")
+    if 400 <= status < 500:
+        ctx.ok(requirement, "rejected")
+        if status == 400 or not strict:
+            if strict:
+                ctx.ok(reject, "rejected")
+        else:
+            ctx.fail(reject, "rejected", ex, "An invalid request was refused with the wrong status", "400",
+                     _status_line(ex))
+        return True
+    ctx.fail(requirement, "rejected", ex, "A request that breaks the requirement was not refused",
+             "400" if strict else "a 4xx status", _status_line(ex))
+    return False
+
+
+# --- response shape ---------------------------------------------------------------------------
+
+
+@check
+def json_content_type(ctx: Context, ex: Exchange) -> bool:
+    """Responses are application/json."""
+    rid = _req(ctx.schemas.request, "x-json")
+    media = ex.received.content_type.split(";")[0].strip().lower()
+    if media == "application/json" or media.endswith("+json"):
+        ctx.ok(rid, "json_content_type")
+        return True
+    ctx.fail(rid, "json_content_type", ex, "The response is not JSON", "Content-Type: application/json",
+             f"Content-Type: {ex.received.content_type or '(none)'}")
+    return False
+
+
+def _body(ctx: Context, ex: Exchange, rid: str, check_name: str) -> Any:
+    try:
+        return ex.received.json()
+    except (ValueError, UnicodeDecodeError) as exc:
+        ctx.fail(rid, check_name, ex, "The response body is not JSON", "a JSON object",
+                 f"{ex.received.text(300)!r} ({exc})")
+        return None
+
+
+@check
+def error_envelope(ctx: Context, ex: Exchange) -> None:
+    """An error answer is the envelope {"error": {"message", "type", "param", "code"}}."""
+    json_content_type(ctx, ex)
+    rid = _req(ctx.schemas.error, "type")
+    body = _body(ctx, ex, rid, "error_envelope")
+    if body is None:
+        return
+    errors = sorted(ctx.schemas.validator(ERROR).iter_errors(body), key=lambda e: list(e.absolute_path))
+    if errors:
+        where = "/".join(str(p) for p in errors[0].absolute_path) or "(body)"
+        ctx.fail(rid, "error_envelope", ex, "The error answer is not the documented envelope",
+                 '{"error": {"message": str, "type": str, "param": str|null, "code": str|null}}',
+                 f"{_show(body)} ({where}: {errors[0].message})")
+    else:
+        ctx.ok(rid, "error_envelope")
+
+
+def _response_requirement(schema: Node, error: Any) -> str:
+    """The requirement a response-validation error breaks: the top-level field's, or the object's."""
+    path = list(error.absolute_path)
+    props = schema.get("properties", {})
+    if path and path[0] in props and "x-req" in props[path[0]]:
+        return _req(props[path[0]], "type")
+    if error.validator == "required":
+        missing = [k for k in error.validator_value if isinstance(error.instance, dict) and k not in error.instance]
+        for key in missing:
+            if key in props:
+                return _req(props[key], "required")
+    return _req(schema, "type")
+
+
+@check
+def assistant_shape(ctx: Context, ex: Exchange) -> Any:
+    """The response is an assistant object as documented (extra fields allowed)."""
+    json_content_type(ctx, ex)
+    schema = ctx.schemas.assistant
+    body = _body(ctx, ex, _req(schema, "type"), "assistant_shape")
+    if body is None:
+        return None
+    broken: dict[str, str] = {}
+    for error in ctx.schemas.validator(ASSISTANT).iter_errors(body):
+        rid = _response_requirement(schema, error)
+        where = "/".join(str(p) for p in error.absolute_path) or "(body)"
+        broken.setdefault(rid, f"{where}: {error.message[:300]}")
+    for rid, message in broken.items():
+        ctx.fail(rid, "assistant_shape", ex, "The response is not a documented assistant object",
+                 "the assistant object of the documentation", message)
+    for rid in sorted(_shape_ids(schema) | {_req(schema, "type")}):
+        if rid not in broken:
+            ctx.ok(rid, "assistant_shape")
+    return body if isinstance(body, dict) else None
+
+
+def _shape_ids(schema: Node) -> set[str]:
+    out = set()
+    for node in schema.get("properties", {}).values():
+        for keyword, spec in node.get("x-req", {}).items():
+            if not keyword.startswith("x-"):
+                out.add(spec["id"])
+    return out
+
+
+# --- semantics ----------------------------------------------------------------------------------
+
+
+def same(a: Any, b: Any) -> bool:
+    """JSON equality: 1 equals 1.0, but true is not 1 and NaN is nothing."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return not (isinstance(a, float) and math.isnan(a)) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b
+
+
+def _echo_diff(sent: Any, got: Any, node: Node, where: str) -> str | None:
+    """Where ``got`` fails to echo ``sent``: documented keys compared, extra keys a server adds ignored."""
+    branches = node.get("oneOf")
+    if branches:
+        for branch in branches:
+            merged = {**{k: v for k, v in node.items() if k != "oneOf"}, **branch}
+            if Draft202012Validator(merged).is_valid(sent):
+                return _echo_diff(sent, got, merged, where)
+    if isinstance(sent, dict) and node.get("properties"):
+        if not isinstance(got, dict):
+            return f"{where}: sent an object, received {_show(got)}"
+        for key, value in sent.items():
+            if key not in node["properties"]:
+                continue
+            if key not in got:
+                return f"{where}.{key}: sent {_show(value)}, missing from the response"
+            diff = _echo_diff(value, got[key], node["properties"][key], f"{where}.{key}")
+            if diff:
+                return diff
+        return None
+    if isinstance(sent, list) and isinstance(node.get("items"), dict):
+        if not isinstance(got, list) or len(got) != len(sent):
+            return f"{where}: sent {_show(sent)}, received {_show(got)}"
+        for index, (a, b) in enumerate(zip(sent, got, strict=True)):
+            diff = _echo_diff(a, b, node["items"], f"{where}[{index}]")
+            if diff:
+                return diff
+        return None
+    if not same(sent, got):
+        return f"{where}: sent {_show(sent)}, received {_show(got)}"
+    return None
+
+
+def _empty_like(node: Node) -> list[Any]:
+    types = node.get("type", [])
+    types = [types] if isinstance(types, str) else types
+    return [{}] if "object" in types else []
+
+
+@check
+def echoed(ctx: Context, ex: Exchange, payload: dict[str, Any], body: dict[str, Any]) -> None:
+    """Every documented field sent is returned exactly as sent."""
+    request = ctx.schemas.request
+    response = ctx.schemas.assistant
+    for name, value in payload.items():
+        req_node = request.get("properties", {}).get(name, {})
+        spec = req_node.get("x-req", {}).get("x-echo")
+        if not spec:
+            continue
+        rid = spec["id"]
+        node = response["properties"].get(name, {})
+        if name not in body:
+            ctx.fail(rid, "echoed", ex, f"The field {name!r} was not returned", f"{name}: {_show(value)}",
+                     "(absent)")
+            continue
+        got = body[name]
+        if value is None:
+            allowed = [None] + ([req_node["default"]] if "default" in req_node else []) + _empty_like(node)
+            if any(same(got, a) for a in allowed):
+                ctx.ok(rid, "echoed")
+            else:
+                ctx.fail(rid, "echoed", ex, f"The field {name!r} sent as null came back as something else",
+                         " or ".join(_show(a) for a in allowed), _show(got))
+            continue
+        diff = _echo_diff(value, got, node, name)
+        if diff:
+            ctx.fail(rid, "echoed", ex, f"The field {name!r} was not echoed as sent", _show(value), diff)
+        else:
+            ctx.ok(rid, "echoed")
+
+
+@check
+def defaults_applied(ctx: Context, ex: Exchange, payload: dict[str, Any], body: dict[str, Any]) -> None:
+    """A field left out takes its documented default."""
+    for name, node in ctx.schemas.request.get("properties", {}).items():
+        if "default" not in node or name in payload or name not in body:
+            continue
+        rid = _req(node, "default")
+        if same(body[name], node["default"]):
+            ctx.ok(rid, "defaults_applied")
+        else:
+            ctx.fail(rid, "defaults_applied", ex, f"The omitted field {name!r} did not take its default",
+                     f"{name}: {_show(node['default'])}", f"{name}: {_show(body[name])}")
+
+
+@check
+def created_now(ctx: Context, ex: Exchange, body: dict[str, Any]) -> None:
+    """created_at is the creation time in whole Unix seconds."""
+    node = ctx.schemas.assistant["properties"]["created_at"]
+    rid = _req(node, "x-timestamp")
+    value = body.get("created_at")
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return
+    low = math.floor(ex.started) - ctx.clock_skew
+    high = math.ceil(ex.ended) + ctx.clock_skew
+    if low <= value <= high:
+        ctx.ok(rid, "created_now")
+    else:
+        ctx.fail(rid, "created_now", ex, "created_at is not the time of creation in Unix seconds",
+                 f"between {low:.0f} and {high:.0f} (request time ± {ctx.clock_skew:g} s)", str(value))
+
+
+@check
+def unique_id(ctx: Context, ex: Exchange, body: dict[str, Any]) -> None:
+    """Every created assistant has an id of its own."""
+    rid = _req(ctx.schemas.assistant["properties"]["id"], "x-unique")
+    value = body.get("id")
+    if not isinstance(value, str):
+        return
+    if value in ctx.seen_ids:
+        ctx.fail(rid, "unique_id", ex, "Two assistants were given the same id", "a new id",
+                 f"{value!r}, already returned in {ctx.seen_ids[value]}")
+    else:
+        ctx.seen_ids[value] = ctx.test or "this run"
+        ctx.ok(rid, "unique_id")
+
+
+@check
+def retrieved_same(ctx: Context, ex: Exchange, created: dict[str, Any]) -> None:
+    """GET /assistants/{id} returns the assistant as created."""
+    rid = _req(ctx.schemas.assistant, "x-retrievable")
+    if not no_server_error(ctx, ex):
+        return
+    if ex.received.status != 200:
+        ctx.fail(rid, "retrieved_same", ex, "The created assistant cannot be retrieved by its id", "200",
+                 _status_line(ex))
+        return
+    got = assistant_shape(ctx, ex)
+    if got is None:
+        return
+    for name in ctx.schemas.assistant["properties"]:
+        if name in created and (name not in got or not same(created[name], got[name])):
+            ctx.fail(rid, "retrieved_same", ex, f"The retrieved assistant differs in {name!r}",
+                     f"{name}: {_show(created[name])}", f"{name}: {_show(got.get(name, '(absent)'))}")
+            return
+    ctx.ok(rid, "retrieved_same")
+
+
+@check
+def deleted(ctx: Context, ex: Exchange, assistant_id: str) -> bool:
+    """DELETE /assistants/{id} answers the documented deletion object."""
+    rid = _req(ctx.schemas.delete, "type")
+    if not no_server_error(ctx, ex):
+        return False
+    if ex.received.status != 200:
+        ctx.fail(rid, "deleted", ex, "The assistant could not be deleted", "200", _status_line(ex))
+        return False
+    json_content_type(ctx, ex)
+    body = _body(ctx, ex, rid, "deleted")
+    if body is None:
+        return False
+    errors = list(ctx.schemas.validator(DELETE).iter_errors(body))
+    if errors or body.get("id") != assistant_id:
+        ctx.fail(rid, "deleted", ex, "The deletion answer is not as documented",
+                 f'{{"id": {assistant_id!r}, "object": "assistant.deleted", "deleted": true}}', _show(body))
+        return False
+    ctx.ok(rid, "deleted")
+    return True
+
+
+@check
+def gone(ctx: Context, ex: Exchange) -> None:
+    """After DELETE, GET /assistants/{id} answers 404 with the error envelope."""
+    rid = _req(ctx.schemas.delete, "x-removes")
+    if not no_server_error(ctx, ex):
+        return
+    if ex.received.status == 404:
+        ctx.ok(rid, "gone")
+        error_envelope(ctx, ex)
+    else:
+        ctx.fail(rid, "gone", ex, "A deleted assistant can still be fetched", "404", _status_line(ex))
+
+
+@check
+def unauthorized(ctx: Context, ex: Exchange) -> None:
+    """A request without a valid API key is refused with 401 and the error envelope."""
+    rid = _req(ctx.schemas.request, "x-auth")
+    if not no_server_error(ctx, ex):
+        return
+    if ex.received.status == 401:
+        ctx.ok(rid, "unauthorized")
+        error_envelope(ctx, ex)
+    else:
+        ctx.fail(rid, "unauthorized", ex, "A request without a valid API key was not refused with 401", "401",
+                 _status_line(ex))

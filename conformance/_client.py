@@ -1,0 +1,236 @@
+"""The target seam: only this module knows how requests travel (a base URL over HTTP, or an app in-process).
+
+Everything above it takes an ``Api`` built on an ``httpx.Client`` and gets back ``Exchange`` values: what
+was sent and what came back, with bodies read up to a cap so a hostile target cannot exhaust memory.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from ._probes import RawBody
+
+__all__ = ["Api", "Exchange", "Received", "Sent", "Target", "TargetError", "encode", "mask"]
+
+MAX_BODY = 8 * 1024 * 1024
+_SECRET_HEADERS = {"authorization", "api-key", "x-api-key", "openai-organization", "openai-project", "cookie"}
+_NO_JSON = object()
+
+
+class TargetError(Exception):
+    """The target could not be talked to: refused, timed out, cut off, or answered what HTTP cannot carry."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the suite sends requests. ``base_url`` is like the OpenAI SDK's: ``http://host:port/v1``."""
+
+    base_url: str
+    api_key: str | None = None
+    timeout: float = 30.0
+    name: str = "target"
+    headers: tuple[tuple[str, str], ...] = (("OpenAI-Beta", "assistants=v2"),)
+
+
+def mask(text: str, secret: str | None) -> str:
+    """``text`` with every occurrence of ``secret`` replaced."""
+    if secret and len(secret) >= 4:
+        return text.replace(secret, "***")
+    return text
+
+
+def encode(payload: Any) -> bytes:
+    """The bytes sent for a payload: canonical compact JSON (non-finite numbers kept as NaN/Infinity)."""
+    if isinstance(payload, RawBody):
+        return payload.data
+    return json.dumps(payload, ensure_ascii=False, allow_nan=True, separators=(",", ":")).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class Sent:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes | None
+    payload: Any = None
+
+
+@dataclass(frozen=True)
+class Received:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    truncated: bool = False
+    _json: Any = field(default=_NO_JSON, repr=False, compare=False)
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "")
+
+    def json(self) -> Any:
+        """The body parsed as JSON, or raises ValueError."""
+        if self._json is not _NO_JSON:
+            return self._json
+        if self.truncated:
+            raise ValueError(f"body exceeds {MAX_BODY} bytes")
+        value = json.loads(self.body.decode("utf-8"))
+        object.__setattr__(self, "_json", value)
+        return value
+
+    def json_or_none(self) -> Any:
+        try:
+            return self.json()
+        except (ValueError, UnicodeDecodeError):
+            return None
+
+    def text(self, limit: int = 2000) -> str:
+        text = self.body[:limit].decode("utf-8", errors="replace")
+        return text + ("…" if len(self.body) > limit else "")
+
+
+@dataclass(frozen=True)
+class Exchange:
+    sent: Sent
+    received: Received
+    started: float
+    ended: float
+
+    def curl(self) -> str:
+        """A curl line that reproduces the request; the key is read from $OPENAI_API_KEY, never printed."""
+        parts = ["curl", "-sS", "-X", self.sent.method, shlex.quote(self.sent.url)]
+        for name, value in self.sent.headers.items():
+            if name.lower() == "authorization":
+                parts += ["-H", '"Authorization: Bearer $OPENAI_API_KEY"']
+            elif name.lower() in _SECRET_HEADERS:
+                continue
+            else:
+                parts += ["-H", shlex.quote(f"{name}: {value}")]
+        if self.sent.body is not None:
+            text = self.sent.body.decode("utf-8", errors="replace")
+            if len(text) > 4000:
+                text = text[:4000] + "…(truncated)"
+            parts += ["--data-binary", shlex.quote(text)]
+        return " ".join(parts)
+
+
+_DEFAULT = object()
+
+
+class Api:
+    """The endpoint's operations over one ``httpx.Client``; remembers what it created, for cleanup."""
+
+    def __init__(self, client: httpx.Client, target: Target) -> None:
+        self.client = client
+        self.target = target
+        self.created: list[str] = []
+        self.requests = 0
+
+    def _url(self, path: str) -> str:
+        return self.target.base_url.rstrip("/") + path
+
+    def _headers(self, api_key: Any, json_body: bool) -> dict[str, str]:
+        headers = dict(self.target.headers)
+        if json_body:
+            headers["Content-Type"] = "application/json"
+        key = self.target.api_key if api_key is _DEFAULT else api_key
+        if key is not None:
+            headers["Authorization"] = f"Bearer {key}"
+        return headers
+
+    def send(self, method: str, path: str, payload: Any = None, *, has_body: bool = False,
+             api_key: Any = _DEFAULT) -> Exchange:
+        url = self._url(path)
+        body = encode(payload) if has_body else None
+        headers = self._headers(api_key, has_body)
+        shown = {k: ("Bearer ***" if k.lower() == "authorization" else v) for k, v in headers.items()}
+        sent = Sent(method, url, shown, body, payload)
+        started = time.time()
+        self.requests += 1
+        try:
+            with self.client.stream(method, url, content=body, headers=headers) as response:
+                chunks: list[bytes] = []
+                size = 0
+                truncated = False
+                for chunk in response.iter_raw():
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > MAX_BODY:
+                        truncated = True
+                        break
+                data = b"".join(chunks)
+                encoding = response.headers.get("content-encoding", "")
+                if encoding and not truncated:
+                    data = _decode(data, encoding)
+                received = Received(response.status_code, {k.lower(): v for k, v in response.headers.items()},
+                                    data[:MAX_BODY], truncated or len(data) > MAX_BODY)
+        except httpx.TimeoutException as exc:
+            raise TargetError(f"{method} {url}: no answer within {self.target.timeout:g} s ({type(exc).__name__})") from None
+        except httpx.HTTPError as exc:
+            reason = mask(str(exc) or type(exc).__name__, self.target.api_key)
+            raise TargetError(f"{method} {url}: {reason}") from None
+        return Exchange(sent, received, started, time.time())
+
+    def create(self, payload: Any, *, api_key: Any = _DEFAULT) -> Exchange:
+        exchange = self.send("POST", "/assistants", payload, has_body=True, api_key=api_key)
+        if exchange.received.status == 200:
+            body = exchange.received.json_or_none()
+            if isinstance(body, dict) and isinstance(body.get("id"), str):
+                self.created.append(body["id"])
+        return exchange
+
+    def retrieve(self, assistant_id: str) -> Exchange:
+        return self.send("GET", f"/assistants/{assistant_id}")
+
+    def delete(self, assistant_id: str) -> Exchange:
+        exchange = self.send("DELETE", f"/assistants/{assistant_id}")
+        if exchange.received.status == 200 and assistant_id in self.created:
+            self.created.remove(assistant_id)
+        return exchange
+
+    def cleanup(self) -> list[str]:
+        """Delete every assistant this run created and did not delete; returns the IDs that failed."""
+        failed = []
+        for assistant_id in list(self.created):
+            try:
+                if self.delete(assistant_id).received.status != 200:
+                    failed.append(assistant_id)
+                    self.created.remove(assistant_id)
+            except TargetError:
+                failed.append(assistant_id)
+                self.created.remove(assistant_id)
+        return failed
+
+
+_MAX_DECODED = MAX_BODY
+
+
+def _decode(data: bytes, encoding: str) -> bytes:
+    """Undo gzip/deflate with a cap on the output (a compression bomb stops at the cap)."""
+    import zlib
+
+    out = data
+    for enc in reversed([e.strip().lower() for e in encoding.split(",") if e.strip()]):
+        if enc in ("gzip", "x-gzip", "deflate"):
+            wbits = 47 if enc != "deflate" else 15
+            try:
+                inflater = zlib.decompressobj(wbits)
+                out = inflater.decompress(out, _MAX_DECODED + 1)
+            except zlib.error as exc:
+                raise TargetError(f"body claims {enc} encoding but does not decode: {exc}") from None
+        elif enc == "identity":
+            continue
+        else:
+            raise TargetError(f"body uses the content encoding {enc!r}, which the suite does not decode")
+    return out
+
+
+def open_client(target: Target) -> httpx.Client:
+    """An HTTP client for a base URL: no redirects followed (a redirect is a verdict, not a detour)."""
+    return httpx.Client(timeout=httpx.Timeout(target.timeout), follow_redirects=False,
+                        headers={"Accept-Encoding": "gzip, deflate", "User-Agent": "conformance"})

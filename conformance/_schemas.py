@@ -1,0 +1,185 @@
+"""Load the JSON Schemas in ``schemas/``, the single source of truth, and resolve them once.
+
+Every other module reads limits, enums, defaults and requirement IDs from here: nothing restates a limit.
+References are resolved locally (never over the network) into plain trees, which are cached.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+__all__ = ["SchemaError", "Schemas", "load_schemas", "schema_dir"]
+
+Node = dict[str, Any]
+
+REQUEST = "create-assistant-request.schema.json"
+ASSISTANT = "assistant.schema.json"
+ERROR = "error.schema.json"
+DELETE = "delete-assistant-response.schema.json"
+_NAMES = (REQUEST, ASSISTANT, ERROR, DELETE)
+
+
+class SchemaError(Exception):
+    """A schema file is missing, unreadable or not a valid Draft 2020-12 schema."""
+
+
+def schema_dir() -> Path:
+    """Where the schemas live: $CONFORMANCE_SCHEMA_DIR, the installed package's copy, or the source tree's."""
+    override = os.environ.get("CONFORMANCE_SCHEMA_DIR")
+    if override:
+        return Path(override)
+    packaged = Path(__file__).parent / "schemas"
+    if (packaged / REQUEST).is_file():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "schemas"
+
+
+@dataclass(frozen=True)
+class Schemas:
+    """The four schemas, raw (for validation) and resolved (``$ref`` inlined, for walking)."""
+
+    directory: Path
+    raw: dict[str, Node]
+    registry: Registry[Any]
+    digest: str
+
+    @property
+    def request(self) -> Node:
+        return self.resolved(REQUEST)
+
+    @property
+    def assistant(self) -> Node:
+        return self.resolved(ASSISTANT)
+
+    @property
+    def error(self) -> Node:
+        return self.resolved(ERROR)
+
+    @property
+    def delete(self) -> Node:
+        return self.resolved(DELETE)
+
+    def resolved(self, name: str) -> Node:
+        return _resolve_cached(self, name)
+
+    def validator(self, name: str) -> Draft202012Validator:
+        return _validator_cached(self, name)
+
+    def __hash__(self) -> int:
+        return hash(self.digest)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Schemas) and other.digest == self.digest
+
+
+def _read(path: Path) -> Node:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SchemaError(f"cannot read schema {path}: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SchemaError(f"schema {path} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
+    if not isinstance(data, dict):
+        raise SchemaError(f"schema {path} is not a JSON object")
+    try:
+        Draft202012Validator.check_schema(data)
+    except Exception as exc:  # jsonschema.SchemaError carries a long message; keep the first line
+        first = str(exc).splitlines()[0]
+        raise SchemaError(f"schema {path} is not a valid Draft 2020-12 schema: {first}") from None
+    return data
+
+
+@functools.cache
+def load_schemas(directory: str | None = None) -> Schemas:
+    """Read and check the schemas once per directory."""
+    root = Path(directory) if directory else schema_dir()
+    raw = {name: _read(root / name) for name in _NAMES}
+    resources = []
+    for name, data in raw.items():
+        resource = Resource.from_contents(data, default_specification=DRAFT202012)
+        resources.append((data.get("$id", name), resource))
+    registry: Registry[Any] = Registry().with_resources(resources)
+    digest = hashlib.sha256(
+        b"".join(json.dumps(raw[n], sort_keys=True).encode() for n in _NAMES)
+    ).hexdigest()
+    return Schemas(directory=root, raw=raw, registry=registry, digest=digest)
+
+
+@functools.cache
+def _validator_cached(schemas: Schemas, name: str) -> Draft202012Validator:
+    return Draft202012Validator(schemas.raw[name], registry=schemas.registry)
+
+
+@functools.cache
+def _resolve_cached(schemas: Schemas, name: str) -> Node:
+    base = schemas.raw[name].get("$id", name)
+    return _inline(schemas, schemas.raw[name], base, depth=0)
+
+
+def _lookup(schemas: Schemas, ref: str, base: str) -> tuple[Node, str]:
+    resolver = schemas.registry.resolver(base_uri=base)
+    resolved = resolver.lookup(ref)
+    contents = resolved.contents
+    if not isinstance(contents, dict):
+        raise SchemaError(f"$ref {ref!r} does not point at a schema object")
+    uri = ref.split("#", 1)[0]
+    new_base = str(resolved.resolver._base_uri) if uri else base
+    return contents, new_base
+
+
+def _inline(schemas: Schemas, node: Any, base: str, depth: int) -> Any:
+    """Inline every ``$ref``; a wrapper's own keywords (``x-req`` entries) are merged over the target's."""
+    if depth > 64:
+        raise SchemaError("schema references nest deeper than 64 levels (a cycle?)")
+    if isinstance(node, list):
+        return [_inline(schemas, item, base, depth + 1) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out: Node = {}
+    if "$ref" in node:
+        target, target_base = _lookup(schemas, node["$ref"], base)
+        out = copy.deepcopy(_inline(schemas, target, target_base, depth + 1))
+    for key, value in node.items():
+        if key in ("$ref", "$defs", "$schema", "$id"):
+            continue
+        if key == "x-req" and "x-req" in out:
+            out["x-req"] = {**out["x-req"], **value}
+        elif key.startswith("x-") or key in ("const", "enum", "default", "description", "title"):
+            out[key] = copy.deepcopy(value)
+        else:
+            out[key] = _inline(schemas, value, base, depth + 1)
+    return out
+
+
+def iter_nodes(node: Node, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Node]]:
+    """Every subschema of a resolved tree with the instance path that reaches it.
+
+    Path steps: ``("key", name)``, ``("item",)``, ``("value",)`` (a map's values), ``("name",)`` (a map's
+    keys) and ``("branch", i)`` (the i-th ``oneOf``/``anyOf`` branch, same instance).
+    """
+    yield path, node
+    for name, child in node.get("properties", {}).items():
+        yield from iter_nodes(child, (*path, ("key", name)))
+    if isinstance(node.get("items"), dict):
+        yield from iter_nodes(node["items"], (*path, ("item",)))
+    if isinstance(node.get("additionalProperties"), dict):
+        yield from iter_nodes(node["additionalProperties"], (*path, ("value",)))
+    if isinstance(node.get("propertyNames"), dict):
+        yield from iter_nodes(node["propertyNames"], (*path, ("name",)))
+    for keyword in ("oneOf", "anyOf"):
+        for index, branch in enumerate(node.get(keyword, [])):
+            yield from iter_nodes(branch, (*path, ("branch", index)))

@@ -1,0 +1,137 @@
+"""Run the suite against every server of the self-test catalog and score it.
+
+One uvicorn process serves the whole catalog (``conformance serve --catalog``); each target is then run
+by ``conformance run`` in a subprocess of its own, so every run is a real, independent run of the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from ._catalog import DEFECTS, EXPECTED, VARIANTS
+from ._reference import DEFAULT_API_KEY
+from ._server import free_port
+
+__all__ = ["Outcome", "catalog_server", "run_target", "score"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    name: str
+    kind: str  # "defect" or "variant"
+    exit_code: int
+    failed: tuple[str, ...]
+    expected: tuple[str, ...]
+    seconds: float
+    requests: int
+    output: str
+
+    @property
+    def correct(self) -> bool:
+        if self.kind == "variant":
+            return self.exit_code == 0
+        return self.exit_code == 1 and bool(set(self.failed) & set(self.expected))
+
+
+@contextmanager
+def catalog_server() -> Iterator[str]:
+    """Start ``conformance serve --catalog`` on a free loopback port; yields its root URL."""
+    port = free_port()
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in finally; the server logs tracebacks of the crashes it is built to have
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "conformance", "serve", "--catalog", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=log,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(url + "/v1/assistants/x", timeout=1)
+                break
+            except httpx.HTTPError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    err = log.read().decode(errors="replace")
+                    raise RuntimeError(f"the catalog server did not start: {err[-500:]}") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def run_target(base_url: str, *, max_examples: int, seed: int, extra: Iterable[str] = ()) -> tuple[int, dict, str, float]:
+    """``conformance run`` against ``base_url``; returns exit code, compliance report, output, seconds."""
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, "-m", "conformance", "run", "--target", base_url, "--api-key", DEFAULT_API_KEY,
+             "--max-examples", str(max_examples), "--seed", str(seed), "--report-dir", tmp, "--timeout", "20",
+             *extra],
+            capture_output=True, text=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+            stdin=subprocess.DEVNULL, timeout=300,
+        )
+        seconds = time.monotonic() - started
+        path = Path(tmp) / "compliance.json"
+        report = json.loads(path.read_text()) if path.exists() else {}
+    return proc.returncode, report, proc.stdout[-4000:] + proc.stderr[-2000:], seconds
+
+
+def _one(root: str, name: str, max_examples: int, seed: int) -> Outcome:
+    kind = "defect" if name in DEFECTS else "variant"
+    prefix = "broken" if kind == "defect" else "variant"
+    code, report, output, seconds = run_target(f"{root}/{prefix}/{name}/v1", max_examples=max_examples, seed=seed)
+    failed = tuple(r["id"] for r in report.get("requirements", []) if r["verdict"] == "failed")
+    requests = int(report.get("run", {}).get("requests", 0))
+    return Outcome(name, kind, code, failed, tuple(sorted(EXPECTED.get(name, ()))), seconds, requests, output)
+
+
+def score(names: Iterable[str] | None = None, *, max_examples: int = 10, seed: int = 0,
+          workers: int = 2) -> list[Outcome]:
+    chosen = list(names) if names is not None else [*DEFECTS, *VARIANTS]
+    with catalog_server() as root, ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(lambda n: _one(root, n, max_examples, seed), chosen))
+
+
+def main() -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Score the suite on the self-test catalog.")
+    parser.add_argument("--max-examples", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("names", nargs="*")
+    ns = parser.parse_args()
+    outcomes = score(ns.names or None, max_examples=ns.max_examples, seed=ns.seed, workers=ns.workers)
+    defects = [o for o in outcomes if o.kind == "defect"]
+    variants = [o for o in outcomes if o.kind == "variant"]
+    for o in outcomes:
+        mark = "ok " if o.correct else "MISS"
+        detail = ",".join(o.failed) or "-"
+        print(f"{mark} {o.kind:7} {o.name:38} exit={o.exit_code} {o.seconds:5.1f}s failed={detail}")
+    flagged = sum(o.correct for o in defects)
+    passed = sum(o.correct for o in variants)
+    print(f"defects flagged with the right requirement: {flagged}/{len(defects)}")
+    print(f"conforming variants passed: {passed}/{len(variants)}")
+    return 0 if flagged == len(defects) and passed == len(variants) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

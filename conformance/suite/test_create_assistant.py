@@ -1,0 +1,146 @@
+"""Conformance of POST /v1/assistants (and the GET and DELETE its ids promise) against the schemas."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import strategies as st
+
+from conformance._checks import (
+    accepted,
+    assistant_shape,
+    created_now,
+    defaults_applied,
+    deleted,
+    echoed,
+    error_envelope,
+    gone,
+    raise_findings,
+    rejected,
+    retrieved_same,
+    unauthorized,
+    unique_id,
+)
+from conformance._client import Exchange, TargetError
+from conformance._probes import Probe, valid_requests
+from conformance.plugin import RunState
+
+_MAX_TARGET_ERRORS = 3
+
+
+class _TargetDown(BaseException):
+    """Stops Hypothesis at once: a target error is not a bug to shrink."""
+
+
+def explore(run: RunState, strategy: st.SearchStrategy[Any], body: Callable[[Any], None], max_examples: int) -> None:
+    """Run ``body`` on examples of ``strategy``, seeded by the run, without a database, shrinking failures."""
+
+    def guarded(value: Any) -> None:
+        try:
+            body(value)
+        except TargetError as exc:
+            raise _TargetDown(str(exc)) from None
+
+    test = settings(
+        max_examples=max_examples, database=None, deadline=None, print_blob=False,
+        suppress_health_check=list(HealthCheck),
+    )(seed(run.config.seed)(given(strategy)(guarded)))
+    try:
+        test()
+    except _TargetDown as exc:
+        run.ledger.target_errors.append(str(exc))
+        run.consecutive_target_errors += 1
+        if run.consecutive_target_errors >= _MAX_TARGET_ERRORS:
+            pytest.exit(f"conformance: stopping, the target failed {_MAX_TARGET_ERRORS} tests in a row: {exc}",
+                        returncode=1)
+        pytest.fail(f"target error: {exc}", pytrace=False)
+    run.consecutive_target_errors = 0
+
+
+def verify_created(run: RunState, ex: Exchange, payload: dict[str, Any], requirement: str | None) -> dict[str, Any] | None:
+    """All checks of an answer to a valid request; returns the assistant when it was created."""
+    ctx = run.context
+    body = None
+    if accepted(ctx, ex, requirement) and 200 <= ex.received.status < 300:
+        body = assistant_shape(ctx, ex)
+        if body is not None:
+            echoed(ctx, ex, payload, body)
+            defaults_applied(ctx, ex, payload, body)
+            created_now(ctx, ex, body)
+            unique_id(ctx, ex, body)
+    raise_findings(ctx.take())
+    return body
+
+
+def test_valid_requests_are_accepted_and_echoed(conformance: RunState) -> None:
+    """Valid requests over every field and branch: 200, an assistant object, fields echoed, defaults set."""
+    api = conformance.open()
+
+    def body(payload: dict[str, Any]) -> None:
+        verify_created(conformance, api.create(payload), payload, None)
+
+    explore(conformance, valid_requests(conformance.config.pools, conformance.schemas), body,
+            conformance.config.max_examples)
+
+
+@pytest.mark.probes("accept")
+def test_accepted(conformance: RunState, probe: Probe) -> None:
+    """Values exactly at a limit, null where allowed, every branch and enum value: accepted and echoed."""
+    api = conformance.open()
+
+    def body(payload: dict[str, Any]) -> None:
+        verify_created(conformance, api.create(payload), payload, probe.requirement)
+
+    explore(conformance, probe.strategy, body, min(probe.max_examples, conformance.config.max_examples))
+
+
+@pytest.mark.probes("reject", "reject-4xx")
+def test_refused(conformance: RunState, probe: Probe) -> None:
+    """A request that breaks exactly one requirement: refused with 400 and the error envelope."""
+    api = conformance.open()
+    ctx = conformance.context
+
+    def body(payload: Any) -> None:
+        ex = api.create(payload)
+        if rejected(ctx, ex, probe.requirement, strict=probe.expect == "reject"):
+            error_envelope(ctx, ex)
+        raise_findings(ctx.take())
+
+    explore(conformance, probe.strategy, body, min(probe.max_examples, conformance.config.max_examples))
+
+
+@pytest.mark.parametrize("key", [None, "conformance-wrong-key-0000"], ids=["missing-key", "wrong-key"])
+def test_unauthorized(conformance: RunState, key: str | None) -> None:
+    """A valid request without a valid API key: 401 with the error envelope."""
+    api = conformance.open()
+    ctx = conformance.context
+    payload = {"model": conformance.config.pools.models[0]}
+    try:
+        ex = api.create(payload, api_key=key)
+    except TargetError as exc:
+        conformance.ledger.target_errors.append(str(exc))
+        pytest.fail(f"target error: {exc}", pytrace=False)
+    unauthorized(ctx, ex)
+    raise_findings(ctx.take())
+
+
+def test_created_assistant_can_be_retrieved_and_deleted(conformance: RunState) -> None:
+    """The id can be referenced: GET returns the same assistant, DELETE removes it, GET then answers 404."""
+    api = conformance.open()
+    ctx = conformance.context
+
+    def body(payload: dict[str, Any]) -> None:
+        created = verify_created(conformance, api.create(payload), payload, None)
+        if created is None or not isinstance(created.get("id"), str):
+            return
+        assistant_id = created["id"]
+        retrieved_same(ctx, api.retrieve(assistant_id), created)
+        if deleted(ctx, api.delete(assistant_id), assistant_id):
+            gone(ctx, api.retrieve(assistant_id))
+        raise_findings(ctx.take())
+
+    explore(conformance, valid_requests(conformance.config.pools, conformance.schemas), body,
+            max(1, min(5, conformance.config.max_examples)))

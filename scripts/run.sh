@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The main job: install, then run the suite against the embedded reference server; reports go to reports/.
+# Arguments are passed to 'conformance run' (e.g. --target URL --api-key KEY).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+exec .venv/bin/conformance run --report-dir reports "$@"

@@ -1,0 +1,68 @@
+"""The schemas are the source of truth: every constraint carries a requirement ID, and the catalog is theirs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from conformance._requirements import catalog
+from conformance._schemas import ASSISTANT, DELETE, ERROR, REQUEST, SchemaError, iter_nodes, load_schemas
+
+CONSTRAINTS = {"maxLength", "maxItems", "maxProperties", "minimum", "maximum", "pattern", "enum", "oneOf",
+               "required", "default", "type"}
+
+
+def test_every_schema_is_a_valid_draft_2020_12_schema() -> None:
+    schemas = load_schemas()
+    for name in (REQUEST, ASSISTANT, ERROR, DELETE):
+        Draft202012Validator.check_schema(schemas.raw[name])
+
+
+def test_every_request_constraint_carries_a_requirement_id() -> None:
+    """A constraint without an ID could never be reported: each keyword is covered by its node or an ancestor oneOf."""
+    missing = []
+    for path, node in iter_nodes(load_schemas().request):
+        ids = node.get("x-req", {})
+        for keyword in CONSTRAINTS & set(node):
+            if keyword == "type" and ("oneOf" in node or any(s[0] == "branch" for s in path)):
+                continue
+            if keyword == "required" and any(k in ids for k in ("required", "oneOf")):
+                continue
+            if keyword == "required" and all(
+                    "required" in node.get("properties", {}).get(k, {}).get("x-req", {}) for k in node["required"]):
+                continue
+            if keyword == "oneOf" and all(set(b) <= {"required"} for b in node["oneOf"]) and "oneOf" in ids:
+                continue
+            if keyword not in ids and not any(s[0] == "branch" for s in path):
+                missing.append(f"{path}:{keyword}")
+    assert missing == []
+
+
+def test_the_catalog_is_derived_from_the_schemas_and_cites_the_documentation() -> None:
+    reqs = catalog()
+    assert "REQ-NAME-MAXLEN" in reqs
+    assert "256" in reqs["REQ-NAME-MAXLEN"].doc
+    assert reqs["REQ-METADATA-MAXPAIRS"].places == (
+        "tool_resources.file_search.vector_stores[].metadata:maxProperties", "metadata:maxProperties")
+    assert all(r.doc for r in reqs.values())
+
+
+def test_limits_match_the_documentation_text() -> None:
+    """Each limit in the schema appears in the documentation sentence its requirement quotes."""
+    reqs = catalog()
+    for path, node in iter_nodes(load_schemas().request):
+        for keyword in ("maxLength", "maxItems", "maxProperties", "maximum"):
+            if keyword in node and keyword in node.get("x-req", {}):
+                doc = reqs[node["x-req"][keyword]["id"]].doc.replace(",", "")
+                assert str(node[keyword]) in doc, (path, keyword)
+
+
+def test_a_broken_schema_directory_is_reported_in_one_line(tmp_path: pytest.TempPathFactory) -> None:
+    directory = tmp_path
+    for name in (REQUEST, ASSISTANT, ERROR, DELETE):
+        (directory / name).write_text(json.dumps(load_schemas().raw[name]))  # type: ignore[operator]
+    (directory / ERROR).write_text("{not json")  # type: ignore[operator]
+    with pytest.raises(SchemaError, match="is not valid JSON"):
+        load_schemas(str(directory))
