@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from conformance._checks import (
+    NonConformance,
     accepted,
     assistant_shape,
     created_now,
@@ -24,11 +25,12 @@ from conformance._checks import (
     unauthorized,
     unique_id,
 )
-from conformance._client import Exchange, TargetError
+from conformance._client import Exchange, TargetError, encode
 from conformance._probes import Probe, valid_requests
 from conformance.plugin import RunState
 
 _MAX_TARGET_ERRORS = 3
+SHRINK_BUDGET = 40  # requests a failing test may spend on shrinking
 
 
 class _TargetDown(BaseException):
@@ -38,11 +40,25 @@ class _TargetDown(BaseException):
 def explore(run: RunState, strategy: st.SearchStrategy[Any], body: Callable[[Any], None], max_examples: int) -> None:
     """Run ``body`` on examples of ``strategy``, seeded by the run, without a database, shrinking failures."""
 
+    failing: set[bytes] = set()
+    spent = 0
+
     def guarded(value: Any) -> None:
+        # Shrinking re-sends a request per step; past a budget, only examples that already failed are
+        # sent again (so the reported example is one that truly failed, and replays the same way).
+        nonlocal spent
+        key = encode(value)
+        if failing:
+            spent += 1
+            if spent > SHRINK_BUDGET and key not in failing:
+                return
         try:
             body(value)
         except TargetError as exc:
             raise _TargetDown(str(exc)) from None
+        except NonConformance:
+            failing.add(key)
+            raise
 
     test = settings(
         max_examples=max_examples, database=None, deadline=None, print_blob=False,
