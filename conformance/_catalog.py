@@ -106,8 +106,37 @@ _schema("temperature-max-2.5", _set([*P, "temperature"], "maximum", 2.5), "REQ-T
 _schema("temperature-min-unchecked", _set([*P, "temperature"], "minimum", _DELETE), "REQ-TEMPERATURE-MIN")
 _schema("top-p-max-2", _set([*P, "top_p"], "maximum", 2), "REQ-TOP-P-MAX")
 _schema("top-p-min-exclusive", _set([*P, "top_p"], "minimum", 1e-9), "REQ-TOP-P-MIN")
-_schema("model-optional", _set([], "required", []), "REQ-MODEL-REQUIRED")
-_schema("model-any-type", _set([*P, "model"], "type", _DELETE), "REQ-MODEL-TYPE")
+class _ModelOptional(_Patched):
+    """Makes model optional, defaulting to a documented model."""
+
+    @staticmethod
+    def patch(s: dict[str, Any]) -> None:
+        s["required"] = []
+
+    def validate(self, body: Any) -> Response | None:
+        if isinstance(body, dict) and "model" not in body:
+            body["model"] = "gpt-4o"
+        return super().validate(body)
+
+
+class _ModelAnyType(_Patched):
+    """Takes any JSON value for model and uses its text."""
+
+    @staticmethod
+    def patch(s: dict[str, Any]) -> None:
+        s["properties"]["model"].pop("type")
+
+    def validate(self, body: Any) -> Response | None:
+        if isinstance(body, dict) and "model" in body and not isinstance(body["model"], str):
+            body["model"] = json.dumps(body["model"])
+            self.models = self.models | {body["model"]}
+        return super().validate(body)
+
+
+DEFECTS["model-optional"] = _ModelOptional
+EXPECTED["model-optional"] = {"REQ-MODEL-REQUIRED"}
+DEFECTS["model-any-type"] = _ModelAnyType
+EXPECTED["model-any-type"] = {"REQ-MODEL-TYPE"}
 _schema("unknown-fields-accepted", _set([], "additionalProperties", True), "REQ-UNKNOWN-FIELD")
 _schema("function-name-any-chars", _set(FN_NAME, "pattern", _DELETE), "REQ-FUNCTION-NAME-PATTERN")
 _schema("function-name-max-unchecked", _set(FN_NAME, "maxLength", _DELETE), "REQ-FUNCTION-NAME-MAXLEN")

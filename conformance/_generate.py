@@ -118,8 +118,23 @@ def text_of_length(node: Node, length: int) -> st.SearchStrategy[str]:
     """
     if length == 0:
         return st.just("")
-    motif = st.lists(text_alphabet(node), min_size=1, max_size=8).map("".join)
+    alphabet = text_alphabet(node)
+    wide = [c for c in ASTRAL if _allowed(node, c)]
+    if wide:
+        # Lead with an astral character, so each such string is longer in UTF-16 units and bytes than in
+        # code points: a server counting either refuses a value at the limit.
+        motif = st.tuples(st.sampled_from(wide), st.lists(alphabet, max_size=7)).map(lambda t: t[0] + "".join(t[1]))
+    else:
+        motif = st.lists(alphabet, min_size=1, max_size=8).map("".join)
     return motif.map(lambda m: (m * (length // len(m) + 1))[:length])
+
+
+ASTRAL = ("😀", "𝄞", "🂡", "𠀋")
+
+
+def _allowed(node: Node, char: str) -> bool:
+    pattern = node.get("pattern")
+    return pattern is None or re.fullmatch(pattern, char) is not None
 
 
 def valid(node: Node, pools: Pools, *, small: int = 3) -> st.SearchStrategy[Any]:
@@ -175,6 +190,8 @@ def _of_type(node: Node, kind: str, pools: Pools, small: int) -> st.SearchStrate
         return st.one_of(ints, floats)
     if kind == "array":
         items = node.get("items", {})
+        if "x-resource" in items and not pools.available(items["x-resource"]):
+            return st.just([])  # the target has none of these resources: send none
         return st.lists(valid(items, pools, small=small), max_size=min(node.get("maxItems", small), small))
     if kind == "object":
         return _object(node, pools, small)

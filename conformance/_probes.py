@@ -195,6 +195,12 @@ class _Builder:
             for label, value in (("nan", math.nan), ("infinity", math.inf), ("-infinity", -math.inf)):
                 self.add(path, "type", label, req, "reject", f"{where} given the non-finite number {label}",
                          st.just(value), 1)
+        if "number" in type_list and "minimum" in node and "maximum" in node:
+            # A value no shorter decimal can stand for: a server that stores floats with less precision
+            # cannot echo it.
+            inner = node["minimum"] + (node["maximum"] - node["minimum"]) / 3
+            self.add(path, "type", "full-precision", _req(node, "type", inherited), "accept",
+                     f"{where} = {inner!r}, a full-precision double", st.just(inner), 1)
         if "null" in type_list:
             self.add(path, "type", "null", _req(node, "type", inherited), "accept", f"{where} given null",
                      st.just(None), 1)

@@ -6,15 +6,17 @@ by ``conformance run`` in a subprocess of its own, so every run is a real, indep
 
 from __future__ import annotations
 
+import io
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,20 +96,35 @@ def run_target(base_url: str, *, max_examples: int, seed: int, extra: Iterable[s
     return proc.returncode, report, proc.stdout[-4000:] + proc.stderr[-2000:], seconds
 
 
-def _one(root: str, name: str, max_examples: int, seed: int) -> Outcome:
+def _one(job: tuple[str, str, int, int]) -> Outcome:
+    """One catalog entry, run through the CLI's own entry point inside a pool worker (no interpreter start-up)."""
+    from ._cli import main as cli_main
+
+    root, name, max_examples, seed = job
     kind = "defect" if name in DEFECTS else "variant"
     prefix = "broken" if kind == "defect" else "variant"
-    code, report, output, seconds = run_target(f"{root}/{prefix}/{name}/v1", max_examples=max_examples, seed=seed)
+    out = io.StringIO()
+    with tempfile.TemporaryDirectory() as tmp, redirect_stdout(out), redirect_stderr(out):
+        started = time.monotonic()
+        code = cli_main(["run", "--target", f"{root}/{prefix}/{name}/v1", "--api-key", DEFAULT_API_KEY,
+                         "--max-examples", str(max_examples), "--seed", str(seed), "--report-dir", tmp,
+                         "--timeout", "20"])
+        seconds = time.monotonic() - started
+        path = Path(tmp) / "compliance.json"
+        report = json.loads(path.read_text()) if path.exists() else {}
     failed = tuple(r["id"] for r in report.get("requirements", []) if r["verdict"] == "failed")
     requests = int(report.get("run", {}).get("requests", 0))
-    return Outcome(name, kind, code, failed, tuple(sorted(EXPECTED.get(name, ()))), seconds, requests, output)
+    return Outcome(name, kind, code, failed, tuple(sorted(EXPECTED.get(name, ()))), seconds, requests,
+                   out.getvalue()[-4000:])
 
 
 def score(names: Iterable[str] | None = None, *, max_examples: int = 10, seed: int = 0,
           workers: int = 2) -> list[Outcome]:
+    """Run every named catalog entry (default: all) and return the outcomes, in order."""
     chosen = list(names) if names is not None else [*DEFECTS, *VARIANTS]
-    with catalog_server() as root, ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(lambda n: _one(root, n, max_examples, seed), chosen))
+    context = multiprocessing.get_context("fork")
+    with catalog_server() as root, ProcessPoolExecutor(workers, mp_context=context) as pool:
+        return list(pool.map(_one, [(root, n, max_examples, seed) for n in chosen]))
 
 
 def main() -> int:

@@ -30,7 +30,7 @@ from conformance._probes import Probe, valid_requests
 from conformance.plugin import RunState
 
 _MAX_TARGET_ERRORS = 3
-SHRINK_BUDGET = 40  # requests a failing test may spend on shrinking
+SHRINK_BUDGET = 12  # requests a failing test may spend on shrinking
 
 
 class _TargetDown(BaseException):
