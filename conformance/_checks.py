@@ -61,7 +61,6 @@ class Context:
     schemas: Schemas
     ledger: Ledger
     clock_skew: float = 60.0
-    seen_ids: dict[str, str] = field(default_factory=dict)
     test: str = ""
     findings: list[Finding] = field(default_factory=list)
 
@@ -360,11 +359,12 @@ def unique_id(ctx: Context, ex: Exchange, body: dict[str, Any]) -> None:
     value = body.get("id")
     if not isinstance(value, str):
         return
-    if value in ctx.seen_ids:
+    seen = ctx.ledger.seen_ids
+    if value in seen:
         ctx.fail(rid, "unique_id", ex, "Two assistants were given the same id", "a new id",
-                 f"{value!r}, already returned in {ctx.seen_ids[value]}")
+                 f"{value!r}, already returned in {seen[value]}")
     else:
-        ctx.seen_ids[value] = ctx.test or "this run"
+        seen[value] = ctx.test or "this run"
         ctx.ok(rid, "unique_id")
 
 

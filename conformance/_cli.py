@@ -48,6 +48,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="also serve every broken server of the self-test catalog at /broken/NAME/v1")
 
     sub.add_parser("requirements", help="list the requirement catalog derived from the schemas")
+
+    merge = sub.add_parser("merge", help="merge compliance.json files of shards of one run")
+    merge.add_argument("reports", nargs="+", help="compliance.json files")
+    merge.add_argument("-o", "--output", required=True, help="where to write the merged compliance.json")
     return parser
 
 
@@ -117,6 +121,27 @@ def _requirements() -> int:
     return 0
 
 
+def _merge(ns: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from ._ledger import merge_reports
+
+    reports = []
+    for name in ns.reports:
+        try:
+            reports.append(json.loads(Path(name).read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            print(f"conformance: cannot read {name}: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+    merged = merge_reports(reports)
+    Path(ns.output).write_text(json.dumps(merged, indent=2, ensure_ascii=False), encoding="utf-8")
+    summary = merged["summary"]
+    print(f"{summary['passed']} of {summary['requirements']} requirements conform; {summary['failed']} failed, "
+          f"{summary['not_exercised']} not exercised")
+    return EXIT_CONFORMS if summary["conforms"] else EXIT_FAILED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ns = _parser().parse_args(argv)
     try:
@@ -124,6 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(ns)
         if ns.command == "serve":
             return _serve(ns)
+        if ns.command == "merge":
+            return _merge(ns)
         return _requirements()
     except KeyboardInterrupt:
         print("conformance: interrupted", file=sys.stderr)

@@ -71,6 +71,19 @@ def _small(payload: Any) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class RemoteFinding:
+    """A finding made in another process (a pytest-xdist worker), as that process reported it."""
+
+    requirement: str
+    title: str
+    received: str
+    data: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return self.data
+
+
 class Ledger:
     """Counts and evidence per requirement, for one run."""
 
@@ -78,7 +91,8 @@ class Ledger:
         self.requirements = requirements
         self.examples: Counter[str] = Counter()
         self.checks: dict[str, set[str]] = defaultdict(set)
-        self.failures: dict[str, Finding] = {}
+        self.failures: dict[str, Finding | RemoteFinding] = {}
+        self.seen_ids: dict[str, str] = {}
         self.failure_counts: Counter[str] = Counter()
         self.target_errors: list[str] = []
 
@@ -94,6 +108,34 @@ class Ledger:
             self.failure_counts[finding.requirement] += 1
         if final or finding.requirement not in self.failures:
             self.failures[finding.requirement] = finding
+
+    def to_wire(self) -> dict[str, Any]:
+        """What a worker process sends back to the controller: plain JSON-able data."""
+        return {
+            "examples": dict(self.examples), "checks": {k: sorted(v) for k, v in self.checks.items()},
+            "failure_counts": dict(self.failure_counts), "target_errors": list(self.target_errors),
+            "failures": {rid: {"title": f.title, "received": f.received, "data": f.to_json()}
+                         for rid, f in self.failures.items()},
+            "seen_ids": dict(self.seen_ids),
+        }
+
+    def merge_wire(self, wire: dict[str, Any], unique_requirement: str) -> None:
+        """Add a worker's ledger; an id two workers were both given breaks ``unique_requirement``."""
+        self.examples.update(wire["examples"])
+        for rid, names in wire["checks"].items():
+            self.checks[rid].update(names)
+        self.failure_counts.update(wire["failure_counts"])
+        self.target_errors.extend(wire["target_errors"])
+        for rid, f in wire["failures"].items():
+            self.failures.setdefault(rid, RemoteFinding(rid, f["title"], f["received"], f["data"]))
+        for assistant_id, test in wire["seen_ids"].items():
+            if assistant_id in self.seen_ids and unique_requirement not in self.failures:
+                data = {"check": "unique_id", "title": "Two assistants were given the same id",
+                        "expected": "a new id", "received": f"{assistant_id!r} in {self.seen_ids[assistant_id]} and {test}",
+                        "test": test}
+                self.failures[unique_requirement] = RemoteFinding(unique_requirement, data["title"], data["received"], data)
+                self.failure_counts[unique_requirement] += 1
+            self.seen_ids.setdefault(assistant_id, test)
 
     def verdict(self, requirement: str) -> str:
         if requirement in self.failures:
@@ -123,3 +165,34 @@ class Ledger:
         if extra:
             out.update(extra)
         return out
+
+
+def merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """One report from several (shards of one run on several machines): a requirement failed if it failed
+    anywhere, passed if it passed somewhere and failed nowhere; examples add up."""
+    if not reports:
+        raise ValueError("nothing to merge")
+    rows: dict[str, dict[str, Any]] = {}
+    for report in reports:
+        for row in report["requirements"]:
+            seen = rows.get(row["id"])
+            if seen is None:
+                rows[row["id"]] = dict(row)
+                continue
+            seen["examples"] += row["examples"]
+            seen["checks"] = sorted(set(seen["checks"]) | set(row["checks"]))
+            rank = {"failed": 2, "passed": 1, "not_exercised": 0}
+            if rank[row["verdict"]] > rank[seen["verdict"]]:
+                seen["verdict"] = row["verdict"]
+                if "failure" in row:
+                    seen["failure"] = row["failure"]
+    counts = Counter(r["verdict"] for r in rows.values())
+    errors = [e for r in reports for e in r["summary"].get("target_errors", [])]
+    summary = {
+        "requirements": len(rows), "passed": counts["passed"], "failed": counts["failed"],
+        "not_exercised": counts["not_exercised"], "conforms": counts["failed"] == 0 and not errors,
+        "target_errors": errors,
+    }
+    merged = {"target": reports[0]["target"], "requirements": list(rows.values()), "summary": summary}
+    merged["run"] = {"merged_from": len(reports), "requests": sum(r.get("run", {}).get("requests", 0) for r in reports)}
+    return merged

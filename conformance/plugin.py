@@ -61,6 +61,7 @@ class RunState:
     server: ServerThread | None = None
     client: httpx.Client | None = None
     consecutive_target_errors: int = 0
+    remote_requests: int = 0
     cleanup_failed: list[str] = field(default_factory=list)
 
     def open(self) -> Api:
@@ -223,11 +224,39 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+# --- pytest-xdist: workers send their ledgers home; the controller merges and reports ------------------
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """On the xdist controller: merge what a worker found into the run's ledger."""
+    wire = getattr(node, "workeroutput", {}).get("conformance")
+    if wire is None:
+        return
+    run = state(node.config)
+    unique = run.schemas.assistant["properties"]["id"]["x-req"]["x-unique"]["id"]
+    run.ledger.merge_wire(wire["ledger"], unique)
+    run.remote_requests += wire["requests"]
+    run.cleanup_failed.extend(wire["cleanup_failed"])
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not _suite_collected(session.config):
         return
     run = session.config.stash[_STATE]
     cfg = run.config
+    if _is_worker(session.config):
+        session.config.workeroutput["conformance"] = {  # type: ignore[attr-defined]
+            "ledger": run.ledger.to_wire(), "requests": run.api.requests if run.api else 0,
+            "cleanup_failed": run.cleanup_failed,
+        }
+        return
+    if run.ledger.failures and session.exitstatus == pytest.ExitCode.OK:
+        # Only merging the workers' ledgers showed it (e.g. an id two workers were both given).
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if cfg.report_dir is None:
         return
     cfg.report_dir.mkdir(parents=True, exist_ok=True)
@@ -236,7 +265,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         {
             "run": {
                 "seed": cfg.seed, "max_examples": cfg.max_examples, "schemas_sha256": run.schemas.digest,
-                "requests": run.api.requests if run.api else 0, "cleanup_failed": run.cleanup_failed,
+                "requests": (run.api.requests if run.api else 0) + run.remote_requests,
+                "cleanup_failed": run.cleanup_failed,
                 "target_name": cfg.target_name,
             }
         },
@@ -246,7 +276,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    if not _suite_collected(config):
+    if not _suite_collected(config) or _is_worker(config):
         return
     run = config.stash[_STATE]
     ledger = run.ledger

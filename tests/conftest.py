@@ -43,3 +43,12 @@ def reference_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc.terminate()
     proc.wait(10)
     log.close()
+
+
+@pytest.fixture(scope="session")
+def catalog_url() -> Iterator[str]:
+    """``conformance serve --catalog`` in its own process; yields its root URL (targets under /broken, /variant)."""
+    from conformance._selftest import catalog_server
+
+    with catalog_server() as root:
+        yield root
