@@ -178,7 +178,7 @@ class Api:
 
     def create(self, payload: Any, *, api_key: Any = _DEFAULT) -> Exchange:
         exchange = self.send("POST", "/assistants", payload, has_body=True, api_key=api_key)
-        if exchange.received.status == 200:
+        if 200 <= exchange.received.status < 300:  # a 201 also created something to clean up
             body = exchange.received.json_or_none()
             if isinstance(body, dict) and isinstance(body.get("id"), str):
                 self.created.append(body["id"])
