@@ -7,6 +7,7 @@ shrinks past) and turned into ``compliance.json`` at the end.
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -16,9 +17,23 @@ from ._requirements import Requirement
 if TYPE_CHECKING:
     from ._client import Exchange
 
-__all__ = ["Finding", "Ledger"]
+__all__ = ["Finding", "Ledger", "visible"]
 
 _BODY_LIMIT = 4000
+
+
+def visible(text: str) -> str:
+    """Control, format (bidi overrides, zero-width) and separator characters shown as ``\\u{...}``: what a
+    target sent cannot disguise itself in a terminal, a log or a report."""
+    out = []
+    for ch in text:
+        if ch in "\n\t":
+            out.append(ch)
+        elif unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"):
+            out.append(f"\\u{{{ord(ch):04x}}}")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 @dataclass(frozen=True)
@@ -34,7 +49,8 @@ class Finding:
     exchange: Exchange | None
 
     def render(self) -> str:
-        lines = [f"[{self.requirement}] {self.title}", f"  Expected: {self.expected}", f"  Received: {self.received}"]
+        lines = [f"[{self.requirement}] {self.title}", f"  Expected: {visible(self.expected)}",
+                 f"  Received: {visible(self.received)}"]
         if self.exchange is not None:
             lines.append(f"  Reproduce: {self.exchange.curl()}")
         return "\n".join(lines)
