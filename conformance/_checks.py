@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from jsonschema import Draft202012Validator
 
-from ._client import Exchange
+from ._client import Exchange, mask
 from ._ledger import Finding, Ledger
 from ._schemas import ASSISTANT, DELETE, ERROR, Node, Schemas
 
@@ -63,13 +63,14 @@ class Context:
     clock_skew: float = 60.0
     test: str = ""
     findings: list[Finding] = field(default_factory=list)
+    secret: str | None = None  # the API key: masked in what a target sent back, so no report or log shows it
 
     def ok(self, requirement: str, check_name: str) -> None:
         self.ledger.passed(requirement, check_name)
 
     def fail(self, requirement: str, check_name: str, exchange: Exchange | None, title: str,
              expected: str, received: str) -> None:
-        finding = Finding(requirement, check_name, title, expected, received, self.test, exchange)
+        finding = Finding(requirement, check_name, title, expected, mask(received, self.secret), self.test, exchange)
         self.ledger.failed(finding)
         self.findings.append(finding)
 

@@ -1,7 +1,8 @@
 """The command line: ``conformance run`` wraps pytest (one runner), ``conformance serve`` runs the reference.
 
 Exit codes of ``run``: 0 the target conforms, 1 a requirement failed, 2 the run could not be made (bad
-usage, unreachable target, unreadable schemas).
+usage, unreachable target, unreadable schemas). ``report --html`` builds the Allure report (0, or 2);
+``diff`` compares two compliance reports (0, 1 when a requirement regressed, 2 on unreadable input).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 __all__ = ["main"]
 
@@ -52,12 +54,21 @@ def _parser() -> argparse.ArgumentParser:
     merge = sub.add_parser("merge", help="merge compliance.json files of shards of one run")
     merge.add_argument("reports", nargs="+", help="compliance.json files")
     merge.add_argument("-o", "--output", required=True, help="where to write the merged compliance.json")
+    report = sub.add_parser("report", help="build the Allure HTML report of a run (needs the Allure command line)")
+    report.add_argument("--html", metavar="DIR", required=True,
+                        help="a --report-dir of 'conformance run': reads DIR/allure-results, writes DIR/allure-report")
+
+    diff = sub.add_parser("diff", help="the requirements whose verdict changed between two compliance.json files")
+    diff.add_argument("old", metavar="OLD.json")
+    diff.add_argument("new", metavar="NEW.json")
     return parser
 
 
 def _run_args(ns: argparse.Namespace) -> list[str]:
+    report_dir = Path(ns.report_dir)
     args = ["--pyargs", "conformance.suite", "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning",
-            "--report-dir", ns.report_dir,
+            "--report-dir", ns.report_dir, "--junitxml", str(report_dir / "junit.xml"),
+            "--alluredir", str(report_dir / "allure-results"), "--clean-alluredir", "-o", "junit_suite_name=conformance",
             "--seed", str(ns.seed), "--max-examples", str(ns.max_examples), "--request-timeout", str(ns.timeout)]
     args.append("-q" if not ns.verbose else "-" + "v" * ns.verbose)
     args += ["--tb=short" if ns.verbose else "--tb=line"]
@@ -113,6 +124,36 @@ def _serve(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _report(ns: argparse.Namespace) -> int:
+    from ._allure import ReportToolError, build_html
+
+    try:
+        index = build_html(Path(ns.html))
+    except ReportToolError as exc:
+        print(f"conformance: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"Allure report: {index}")
+    return 0
+
+
+def _diff(ns: argparse.Namespace) -> int:
+    from ._diff import ReportReadError, compare, load_verdicts
+
+    try:
+        old, new = load_verdicts(Path(ns.old)), load_verdicts(Path(ns.new))
+    except ReportReadError as exc:
+        print(f"conformance: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    changes = compare(old, new)
+    for change in changes:
+        print(change.line())
+    regressed = [c for c in changes if c.regressed]
+    noun = "requirement" if len(changes) == 1 else "requirements"
+    print(f"{len(changes)} {noun} changed verdict; {len(regressed)} regressed (passed -> failed)"
+          if changes else "no requirement changed verdict")
+    return EXIT_FAILED if regressed else EXIT_CONFORMS
+
+
 def _requirements() -> int:
     from ._requirements import catalog
 
@@ -151,6 +192,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(ns)
         if ns.command == "merge":
             return _merge(ns)
+        if ns.command == "report":
+            return _report(ns)
+        if ns.command == "diff":
+            return _diff(ns)
         return _requirements()
     except KeyboardInterrupt:
         print("conformance: interrupted", file=sys.stderr)

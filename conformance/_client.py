@@ -21,6 +21,7 @@ __all__ = ["Api", "Exchange", "Received", "Sent", "Target", "TargetError", "enco
 MAX_BODY = 8 * 1024 * 1024
 _SECRET_HEADERS = {"authorization", "api-key", "x-api-key", "openai-organization", "openai-project", "cookie"}
 _NO_JSON = object()
+MASKED_AUTH = "Bearer ***"
 
 
 class TargetError(Exception):
@@ -102,11 +103,14 @@ class Exchange:
     ended: float
 
     def curl(self) -> str:
-        """A curl line that reproduces the request; the key is read from $OPENAI_API_KEY, never printed."""
+        """A curl line that reproduces the request; the key is read from $OPENAI_API_KEY, never printed.
+        (A deliberately wrong key a test sent is not a secret: it is written out, so the line reproduces.)"""
         parts = ["curl", "-sS", "-X", self.sent.method, shlex.quote(self.sent.url)]
         for name, value in self.sent.headers.items():
-            if name.lower() == "authorization":
+            if name.lower() == "authorization" and value == MASKED_AUTH:
                 parts += ["-H", '"Authorization: Bearer $OPENAI_API_KEY"']
+            elif name.lower() == "authorization":
+                parts += ["-H", shlex.quote(f"{name}: {value}")]
             elif name.lower() in _SECRET_HEADERS:
                 continue
             else:
@@ -148,7 +152,8 @@ class Api:
         url = self._url(path)
         body = encode(payload) if has_body else None
         headers = self._headers(api_key, has_body)
-        shown = {k: ("Bearer ***" if k.lower() == "authorization" else v) for k, v in headers.items()}
+        secret = headers.get("Authorization") == f"Bearer {self.target.api_key}"
+        shown = {k: (MASKED_AUTH if k.lower() == "authorization" and secret else v) for k, v in headers.items()}
         sent = Sent(method, url, shown, body, payload)
         started = time.time()
         self.requests += 1

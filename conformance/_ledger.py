@@ -7,6 +7,7 @@ shrinks past) and turned into ``compliance.json`` at the end.
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -16,9 +17,23 @@ from ._requirements import Requirement
 if TYPE_CHECKING:
     from ._client import Exchange
 
-__all__ = ["Finding", "Ledger"]
+__all__ = ["Finding", "Ledger", "visible"]
 
 _BODY_LIMIT = 4000
+
+
+def visible(text: str) -> str:
+    """Control, format (bidi overrides, zero-width) and separator characters shown as ``\\u{...}``: what a
+    target sent cannot disguise itself in a terminal, a log or a report."""
+    out = []
+    for ch in text:
+        if ch in "\n\t":
+            out.append(ch)
+        elif unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"):
+            out.append(f"\\u{{{ord(ch):04x}}}")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 @dataclass(frozen=True)
@@ -34,7 +49,8 @@ class Finding:
     exchange: Exchange | None
 
     def render(self) -> str:
-        lines = [f"[{self.requirement}] {self.title}", f"  Expected: {self.expected}", f"  Received: {self.received}"]
+        lines = [f"[{self.requirement}] {self.title}", f"  Expected: {visible(self.expected)}",
+                 f"  Received: {visible(self.received)}"]
         if self.exchange is not None:
             lines.append(f"  Reproduce: {self.exchange.curl()}")
         return "\n".join(lines)
@@ -193,6 +209,11 @@ def merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
         "not_exercised": counts["not_exercised"], "conforms": counts["failed"] == 0 and not errors,
         "target_errors": errors,
     }
-    merged = {"target": reports[0]["target"], "requirements": list(rows.values()), "summary": summary}
-    merged["run"] = {"merged_from": len(reports), "requests": sum(r.get("run", {}).get("requests", 0) for r in reports)}
+    run = dict(reports[0].get("run", {}))
+    run["requests"] = sum(r.get("run", {}).get("requests", 0) for r in reports)
+    run["cleanup_failed"] = [i for r in reports for i in r.get("run", {}).get("cleanup_failed", [])]
+    run["merged_from"] = len(reports)
+    merged = {"target": reports[0]["target"], "requirements": list(rows.values()), "summary": summary, "run": run}
+    if "version" in reports[0]:
+        merged = {"version": reports[0]["version"], **merged}
     return merged

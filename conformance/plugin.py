@@ -6,7 +6,6 @@ through the same fixtures and hooks, so selection, reports and cassettes behave 
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,12 +15,14 @@ from typing import Any
 import httpx
 import pytest
 
+from . import _allure
 from ._checks import Context, NonConformance
 from ._client import Api, Target, TargetError, mask, open_client
 from ._generate import Pools
-from ._ledger import Ledger
+from ._ledger import Ledger, visible
 from ._probes import Probe, probes
 from ._reference import DEFAULT_API_KEY, ReferenceServer, create_app, documented_models
+from ._reports import REPORT_VERSION, write_reports
 from ._requirements import catalog
 from ._schemas import SchemaError, Schemas, load_schemas
 from ._server import ServerThread
@@ -62,6 +63,7 @@ class RunState:
     client: httpx.Client | None = None
     consecutive_target_errors: int = 0
     remote_requests: int = 0
+    examples: int = 0  # examples the current test ran (reports show it)
     cleanup_failed: list[str] = field(default_factory=list)
 
     def open(self) -> Api:
@@ -121,7 +123,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--no-files", action="store_true", help="the target has no files: send no file IDs")
     group.addoption("--clock-skew", type=float, default=60.0,
                     help="seconds created_at may differ from this machine's clock (default 60)")
-    group.addoption("--report-dir", default=None, help="write compliance.json here")
+    group.addoption("--report-dir", default=None,
+                    help="write compliance.json, compliance.md and compliance.html here")
 
 
 def _config(config: pytest.Config) -> RunConfig:
@@ -162,6 +165,7 @@ def _suite_collected(config: pytest.Config) -> bool:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "probes(*expect): parametrize 'probe' with the probes that expect these outcomes")
+    _allure.install(config, lambda: config.stash.get(_STATE, None))
 
 
 def state(config: pytest.Config) -> RunState:
@@ -174,7 +178,8 @@ def state(config: pytest.Config) -> RunState:
         run_config = _config(config)
         ledger = Ledger(catalog(schemas))
         config.stash[_STATE] = RunState(run_config, schemas, ledger,
-                                        Context(schemas, ledger, clock_skew=run_config.clock_skew))
+                                        Context(schemas, ledger, clock_skew=run_config.clock_skew,
+                                                secret=run_config.api_key))
     return config.stash[_STATE]
 
 
@@ -199,6 +204,7 @@ def conformance_run(request: pytest.FixtureRequest) -> Iterator[RunState]:
 @pytest.fixture
 def conformance(conformance_run: RunState, request: pytest.FixtureRequest) -> RunState:
     conformance_run.context.test = request.node.nodeid
+    conformance_run.examples = 0
     return conformance_run
 
 
@@ -259,10 +265,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if cfg.report_dir is None:
         return
-    cfg.report_dir.mkdir(parents=True, exist_ok=True)
     report = run.ledger.report(
         cfg.target_url or EMBEDDED,
         {
+            "version": REPORT_VERSION,
             "run": {
                 "seed": cfg.seed, "max_examples": cfg.max_examples, "schemas_sha256": run.schemas.digest,
                 "requests": (run.api.requests if run.api else 0) + run.remote_requests,
@@ -271,8 +277,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             }
         },
     )
-    text = json.dumps(report, indent=2, ensure_ascii=False, allow_nan=True)
-    (cfg.report_dir / "compliance.json").write_text(mask(text, cfg.api_key), encoding="utf-8")
+    write_reports(report, cfg.report_dir, cfg.api_key)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -291,8 +296,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     )
     for rid in failed:
         finding = ledger.failures[rid]
-        terminalreporter.write_line(f"  FAILED {rid}: {finding.title} (received {finding.received[:160]})")
+        terminalreporter.write_line(f"  FAILED {rid}: {finding.title} (received {visible(finding.received[:160])})")
     for message in ledger.target_errors:
         terminalreporter.write_line(f"  TARGET ERROR: {mask(message, run.config.api_key)}")
     if run.config.report_dir is not None:
-        terminalreporter.write_line(f"report: {run.config.report_dir / 'compliance.json'}")
+        terminalreporter.write_line(f"reports: {run.config.report_dir / 'compliance.json'} (and .md, .html)")

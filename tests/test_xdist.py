@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from jsonschema import Draft202012Validator
+
 
 def _xdist(target: str, report_dir: Path, *extra: str) -> tuple[int, dict[str, Any], str]:
     result = subprocess.run(
@@ -19,6 +21,11 @@ def _xdist(target: str, report_dir: Path, *extra: str) -> tuple[int, dict[str, A
     return result.returncode, json.loads((report_dir / "compliance.json").read_text()), result.stdout
 
 
+def _valid_report(report: dict[str, Any]) -> None:
+    schema = json.loads((Path(__file__).parent.parent / "schemas" / "compliance.schema.json").read_text())
+    Draft202012Validator(schema).validate(report)
+
+
 def _failed(report: dict[str, Any]) -> set[str]:
     return {r["id"] for r in report["requirements"] if r["verdict"] == "failed"}
 
@@ -26,6 +33,7 @@ def _failed(report: dict[str, Any]) -> set[str]:
 def test_two_workers_on_the_reference_report_one_conforming_run(reference_url: str, tmp_path: Path) -> None:
     code, report, out = _xdist(reference_url, tmp_path)
     assert code == 0, out[-2000:]
+    _valid_report(report)
     assert report["summary"]["conforms"] is True
     assert report["summary"]["not_exercised"] == 0
     assert report["run"]["requests"] > 250  # both workers' requests are counted
@@ -47,6 +55,7 @@ def test_an_id_reused_across_workers_is_caught(catalog_url: str, tmp_path: Path)
                                "valid_requests", "--max-examples", "1")
     assert code == 1
     assert "RESP-ID-UNIQUE" in _failed(report)
+    _valid_report(report)
 
 
 def test_shards_on_several_machines_merge_into_one_report(reference_url: str, catalog_url: str, tmp_path: Path) -> None:
@@ -62,5 +71,6 @@ def test_shards_on_several_machines_merge_into_one_report(reference_url: str, ca
                      str(tmp_path / "merged.json"))
     assert result.returncode == 1, result.stdout + result.stderr
     merged = json.loads((tmp_path / "merged.json").read_text())
+    _valid_report(merged)
     assert _failed(merged) == {"REQ-NAME-MAXLEN"}
     assert merged["summary"]["not_exercised"] == 0

@@ -52,6 +52,7 @@ def explore(run: RunState, strategy: st.SearchStrategy[Any], body: Callable[[Any
             spent += 1
             if spent > SHRINK_BUDGET and key not in failing:
                 return
+        run.examples += 1
         try:
             body(value)
         except TargetError as exc:
@@ -134,6 +135,7 @@ def test_unauthorized(conformance: RunState, key: str | None) -> None:
     api = conformance.open()
     ctx = conformance.context
     payload = {"model": conformance.config.pools.models[0]}
+    conformance.examples += 1
     try:
         ex = api.create(payload, api_key=key)
     except TargetError as exc:
