@@ -198,10 +198,14 @@ def merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
             seen["examples"] += row["examples"]
             seen["checks"] = sorted(set(seen["checks"]) | set(row["checks"]))
             rank = {"failed": 2, "passed": 1, "not_exercised": 0}
+            seen["failures"] = seen.get("failures", 0) + row.get("failures", 0)
             if rank[row["verdict"]] > rank[seen["verdict"]]:
                 seen["verdict"] = row["verdict"]
                 if "failure" in row:
                     seen["failure"] = row["failure"]
+    for row in rows.values():
+        if row["verdict"] != "failed":
+            row.pop("failures", None)
     counts = Counter(r["verdict"] for r in rows.values())
     errors = [e for r in reports for e in r["summary"].get("target_errors", [])]
     summary = {
