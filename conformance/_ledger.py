@@ -33,6 +33,10 @@ class Finding:
     test: str
     exchange: Exchange | None
 
+    def __post_init__(self) -> None:
+        if self.exchange is not None:  # a run keeps its findings to the end: keep only the start of the answer
+            object.__setattr__(self, "exchange", self.exchange.clipped())
+
     def render(self) -> str:
         lines = [f"[{self.requirement}] {self.title}", f"  Expected: {self.expected}", f"  Received: {self.received}"]
         if self.exchange is not None:
@@ -94,6 +98,10 @@ class Ledger:
             self.failure_counts[finding.requirement] += 1
         if final or finding.requirement not in self.failures:
             self.failures[finding.requirement] = finding
+
+    def judged(self) -> bool:
+        """Whether any answer of the target was judged, for or against a requirement."""
+        return bool(+self.examples) or bool(self.failures)
 
     def verdict(self, requirement: str) -> str:
         if requirement in self.failures:
