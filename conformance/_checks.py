@@ -19,7 +19,7 @@ from ._client import Exchange, mask
 from ._ledger import Finding, Ledger
 from ._schemas import ASSISTANT, DELETE, ERROR, Node, Schemas
 
-__all__ = ["CHECKS", "Context", "NonConformance", "raise_findings", "same"]
+__all__ = ["CHECKS", "Context", "NonConformance", "preflight", "raise_findings", "same"]
 
 CheckFn = TypeVar("CheckFn", bound=Callable[..., Any])
 CHECKS: dict[str, str] = {}
@@ -89,7 +89,23 @@ def _show(value: Any, limit: int = 300) -> str:
 
 
 def _status_line(ex: Exchange) -> str:
-    return f"{ex.received.status} {ex.received.text(300)}"
+    location = ex.received.headers.get("location")
+    moved = f" (Location: {location})" if location and 300 <= ex.received.status < 400 else ""
+    return f"{ex.received.status}{moved} {ex.received.text(300)}"
+
+
+def preflight(schemas: Schemas) -> None:
+    """Read every annotation the checks rely on, so schemas without one fail before the run, not in a test."""
+    request, assistant, delete = schemas.request, schemas.assistant, schemas.delete
+    for node, keyword in ((request, "x-no-5xx"), (request, "x-accept"), (request, "x-reject"), (request, "x-json"),
+                          (request, "x-auth"), (schemas.error, "type"), (assistant, "type"),
+                          (assistant, "x-retrievable"), (assistant["properties"]["id"], "x-unique"),
+                          (assistant["properties"]["created_at"], "x-timestamp"), (delete, "type"),
+                          (delete, "x-removes")):
+        _req(node, keyword)
+    _shape_ids(assistant)
+    for name in (ASSISTANT, DELETE, ERROR):
+        schemas.validator(name)
 
 
 # --- status codes -----------------------------------------------------------------------------

@@ -19,7 +19,7 @@ EXIT_CONFORMS, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_ERROR, f"conformance: {message} (see 'conformance {self.prog.split()[-1]} --help')\n")
+        self.exit(EXIT_ERROR, f"conformance: {message} (see '{self.prog} --help')\n")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--target-name", help="the target's name in reports")
     run.add_argument("--seed", type=int, default=0, help="generation seed (default 0)")
     run.add_argument("--max-examples", type=int, default=25, help="examples per property (default 25)")
-    run.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each answer (default 30)")
+    run.add_argument("--timeout", type=float, default=30.0, help="seconds per exchange, connect to last byte (default 30)")
     run.add_argument("--report-dir", default="reports", help="where reports go (default ./reports)")
     run.add_argument("--model", action="append", help="a model the target serves (repeatable)")
     run.add_argument("--file-id", action="append", help="a file ID the target knows (repeatable)")
@@ -67,24 +67,24 @@ def _parser() -> argparse.ArgumentParser:
 def _run_args(ns: argparse.Namespace) -> list[str]:
     report_dir = Path(ns.report_dir)
     args = ["--pyargs", "conformance.suite", "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning",
-            "--report-dir", ns.report_dir, "--junitxml", str(report_dir / "junit.xml"),
-            "--alluredir", str(report_dir / "allure-results"), "--clean-alluredir", "-o", "junit_suite_name=conformance",
+            f"--report-dir={ns.report_dir}", f"--junitxml={report_dir / 'junit.xml'}",
+            f"--alluredir={report_dir / 'allure-results'}", "--clean-alluredir", "-o", "junit_suite_name=conformance",
             "--seed", str(ns.seed), "--max-examples", str(ns.max_examples), "--request-timeout", str(ns.timeout)]
     args.append("-q" if not ns.verbose else "-" + "v" * ns.verbose)
     args += ["--tb=short" if ns.verbose else "--tb=line"]
-    if ns.target:
-        args += ["--target-url", ns.target]
+    if ns.target is not None:  # an empty --target is an error, not the embedded server
+        args.append(f"--target-url={ns.target}")
     if ns.api_key:
-        args += ["--api-key", ns.api_key]
+        args.append(f"--api-key={ns.api_key}")  # "=": a value may start with "-"
     if ns.target_name:
-        args += ["--target-name", ns.target_name]
+        args.append(f"--target-name={ns.target_name}")
     for flag, values in (("--model", ns.model), ("--file-id", ns.file_id), ("--vector-store-id", ns.vector_store_id)):
         for value in values or ():
-            args += [flag, value]
+            args.append(f"{flag}={value}")
     if ns.no_files:
         args.append("--no-files")
     if ns.clock_skew is not None:
-        args += ["--clock-skew", str(ns.clock_skew)]
+        args.append(f"--clock-skew={ns.clock_skew}")
     if ns.select:
         args += ["-k", ns.select]
     extra = list(ns.pytest_args)
@@ -156,8 +156,9 @@ def _diff(ns: argparse.Namespace) -> int:
 
 def _requirements() -> int:
     from ._requirements import catalog
+    from .plugin import suite_schemas
 
-    for req in catalog().values():
+    for req in catalog(suite_schemas()).values():
         print(f"{req.id:38} {req.doc}")
     return 0
 
@@ -185,6 +186,8 @@ def _merge(ns: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ns = _parser().parse_args(argv)
+    from ._schemas import SchemaError
+
     try:
         if ns.command == "run":
             return _run(ns)
@@ -199,6 +202,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _requirements()
     except KeyboardInterrupt:
         print("conformance: interrupted", file=sys.stderr)
+        return EXIT_ERROR
+    except SchemaError as exc:
+        print(f"conformance: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except Exception as exc:  # a one-line message, never a traceback, for anything unexpected at this level
         print(f"conformance: {type(exc).__name__}: {exc}", file=sys.stderr)

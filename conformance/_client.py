@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import shlex
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ from ._probes import RawBody
 __all__ = ["Api", "Exchange", "Received", "Sent", "Target", "TargetError", "encode", "mask"]
 
 MAX_BODY = 8 * 1024 * 1024
+EVIDENCE_BODY = 64 * 1024  # bytes of an answer a finding keeps
 _SECRET_HEADERS = {"authorization", "api-key", "x-api-key", "openai-organization", "openai-project", "cookie"}
 _NO_JSON = object()
 MASKED_AUTH = "Bearer ***"
@@ -102,6 +104,14 @@ class Exchange:
     started: float
     ended: float
 
+    def clipped(self, limit: int = EVIDENCE_BODY) -> Exchange:
+        """This exchange with at most ``limit`` bytes of the answer's body: what evidence keeps, so a run that
+        collects a finding per requirement from a target answering megabytes stays small."""
+        got = self.received
+        if len(got.body) <= limit:
+            return self
+        return replace(self, received=Received(got.status, got.headers, got.body[:limit], True))
+
     def curl(self) -> str:
         """A curl line that reproduces the request; the key is read from $OPENAI_API_KEY, never printed.
         (A deliberately wrong key a test sent is not a secret: it is written out, so the line reproduces.)"""
@@ -135,6 +145,9 @@ class Api:
         self.created: list[str] = []
         self.requests = 0
 
+    def _masked(self, text: str) -> str:
+        return mask(text, self.target.api_key)
+
     def _url(self, path: str) -> str:
         return self.target.base_url.rstrip("/") + path
 
@@ -157,28 +170,30 @@ class Api:
         sent = Sent(method, url, shown, body, payload)
         started = time.time()
         self.requests += 1
+        status: int | None = None
         try:
             with self.client.stream(method, url, content=body, headers=headers) as response:
-                chunks: list[bytes] = []
-                size = 0
-                truncated = False
-                for chunk in response.iter_raw():
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size > MAX_BODY:
-                        truncated = True
-                        break
-                data = b"".join(chunks)
+                status = response.status_code
+                data, truncated = _read_capped(response.iter_raw())
                 encoding = response.headers.get("content-encoding", "")
                 if encoding and not truncated:
                     data = _decode(data, encoding)
-                received = Received(response.status_code, {k.lower(): v for k, v in response.headers.items()},
-                                    data[:MAX_BODY], truncated or len(data) > MAX_BODY)
+                    truncated = len(data) > MAX_BODY
+                if truncated:  # unusable as an answer (``json()`` refuses it): keep what evidence shows
+                    data = data[:EVIDENCE_BODY]
+                received = _masked(Received(status, {k.lower(): v for k, v in response.headers.items()}, data,
+                                            truncated), self.target.api_key)
         except httpx.TimeoutException as exc:
-            raise TargetError(f"{method} {url}: no answer within {self.target.timeout:g} s ({type(exc).__name__})") from None
+            what = "no answer" if status is None else f"the answer ({status}) did not complete"
+            raise TargetError(self._masked(f"{method} {url}: {what} within {self.target.timeout:g} s "
+                                           f"({type(exc).__name__})")) from None
         except httpx.HTTPError as exc:
-            reason = mask(str(exc) or type(exc).__name__, self.target.api_key)
-            raise TargetError(f"{method} {url}: {reason}") from None
+            reason = str(exc) or type(exc).__name__
+            if status is not None:
+                reason = f"the answer ({status}) broke off: {reason}"
+            raise TargetError(self._masked(f"{method} {url}: {reason}")) from None
+        except TargetError as exc:
+            raise TargetError(self._masked(f"{method} {url}: {exc}")) from None
         return Exchange(sent, received, started, time.time())
 
     def create(self, payload: Any, *, api_key: Any = _DEFAULT) -> Exchange:
@@ -212,6 +227,23 @@ class Api:
         return failed
 
 
+def _read_capped(chunks: Iterator[bytes]) -> tuple[bytes, bool]:
+    """The body up to ``MAX_BODY`` bytes, and whether there was more (the rest is never read).
+
+    Chunks go into one buffer and are dropped as they come: keeping a list of them (64 KB each) and
+    joining it fragmented the heap, and a run against a target answering 8 MB each time grew past 800 MB
+    resident over 250 answers although nothing was kept.
+    """
+    buffer = bytearray()
+    for chunk in chunks:
+        room = MAX_BODY - len(buffer)
+        if len(chunk) > room:
+            buffer += chunk[:room]
+            return bytes(buffer), True
+        buffer += chunk
+    return bytes(buffer), False
+
+
 _MAX_DECODED = MAX_BODY
 
 
@@ -235,7 +267,23 @@ def _decode(data: bytes, encoding: str) -> bytes:
     return out
 
 
+def _masked(received: Received, secret: str | None) -> Received:
+    """``received`` with the key blanked out wherever the target repeated it (body or headers): a target
+    that reflects the Authorization header must not carry the key into the terminal or a report."""
+    if not secret or len(secret) < 4:
+        return received
+    raw = secret.encode("utf-8")
+    if raw not in received.body and not any(secret in v for v in received.headers.values()):
+        return received
+    return Received(received.status, {k: mask(v, secret) for k, v in received.headers.items()},
+                    received.body.replace(raw, b"***"), received.truncated)
+
+
 def open_client(target: Target) -> httpx.Client:
-    """An HTTP client for a base URL: no redirects followed (a redirect is a verdict, not a detour)."""
-    return httpx.Client(timeout=httpx.Timeout(target.timeout), follow_redirects=False,
+    """An HTTP client for a base URL: no redirects followed (a redirect is a verdict, not a detour), and
+    each exchange, connect to last byte, bounded by the target's timeout (see ``_deadline``)."""
+    from ._deadline import DeadlineTransport
+
+    return httpx.Client(transport=DeadlineTransport(target.timeout), timeout=httpx.Timeout(target.timeout),
+                        follow_redirects=False,
                         headers={"Accept-Encoding": "gzip, deflate", "User-Agent": "conformance"})

@@ -48,6 +48,10 @@ class Finding:
     test: str
     exchange: Exchange | None
 
+    def __post_init__(self) -> None:
+        if self.exchange is not None:  # a run keeps its findings to the end: keep only the start of the answer
+            object.__setattr__(self, "exchange", self.exchange.clipped())
+
     def render(self) -> str:
         lines = [f"[{self.requirement}] {self.title}", f"  Expected: {visible(self.expected)}",
                  f"  Received: {visible(self.received)}"]
@@ -152,6 +156,10 @@ class Ledger:
                 self.failures[unique_requirement] = RemoteFinding(unique_requirement, data["title"], data["received"], data)
                 self.failure_counts[unique_requirement] += 1
             self.seen_ids.setdefault(assistant_id, test)
+
+    def judged(self) -> bool:
+        """Whether any answer of the target was judged, for or against a requirement."""
+        return bool(+self.examples) or bool(self.failures)
 
     def verdict(self, requirement: str) -> str:
         if requirement in self.failures:

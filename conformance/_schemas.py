@@ -89,6 +89,8 @@ def _read(path: Path) -> Node:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SchemaError(f"cannot read schema {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise SchemaError(f"schema {path} is not UTF-8 text: {exc.reason} at byte {exc.start}") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

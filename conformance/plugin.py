@@ -6,7 +6,9 @@ through the same fixtures and hooks, so selection, reports and cassettes behave 
 
 from __future__ import annotations
 
+import math
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,21 +18,22 @@ import httpx
 import pytest
 
 from . import _allure
-from ._checks import Context, NonConformance
+from ._checks import Context, NonConformance, preflight
 from ._client import Api, Target, TargetError, mask, open_client
 from ._generate import Pools
 from ._ledger import Ledger, visible
-from ._probes import Probe, probes
+from ._probes import Probe, probes, valid_requests
 from ._reference import DEFAULT_API_KEY, ReferenceServer, create_app, documented_models
 from ._reports import REPORT_VERSION, write_reports
 from ._requirements import catalog
-from ._schemas import SchemaError, Schemas, load_schemas
+from ._schemas import SchemaError, Schemas, load_schemas, schema_dir
 from ._server import ServerThread
 
-__all__ = ["RunConfig", "RunState"]
+__all__ = ["RunConfig", "RunState", "suite_schemas"]
 
 EMBEDDED = "embedded reference server"
 _STATE = pytest.StashKey["RunState"]()
+_SETUP_ERROR = pytest.StashKey[pytest.UsageError]()
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,7 @@ class RunState:
             self.api.send("GET", "/assistants/conformance-reachability-check")
         except TargetError as exc:
             self.ledger.target_errors.append(str(exc))
-            pytest.exit(f"conformance: the target cannot be reached: {exc}", returncode=2)
+            pytest.exit(f"conformance: the target cannot be reached (the first request failed): {exc}", returncode=2)
         return self.api
 
     def close(self) -> None:
@@ -108,7 +111,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "reference server.")
     group.addoption("--api-key", default=None, help="API key sent as 'Authorization: Bearer'. Default: $OPENAI_API_KEY.")
     group.addoption("--target-name", default=None, help="a name for the target in reports (default: its host)")
-    group.addoption("--request-timeout", type=float, default=30.0, help="seconds to wait for each answer (default 30)")
+    group.addoption("--request-timeout", type=float, default=30.0, help="seconds per exchange, connect to last byte (default 30)")
     group.addoption("--seed", type=int, default=0, help="generation seed; the same seed sends the same requests (default 0)")
     group.addoption("--max-examples", type=int, default=25,
                     help="examples per property; probes use a few each (default 25)")
@@ -129,18 +132,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def _config(config: pytest.Config) -> RunConfig:
     opt = config.getoption
-    url = opt("--target-url") or _env("CONFORMANCE_TARGET_URL")
+    url = opt("--target-url")
+    if url is None:
+        url = _env("CONFORMANCE_TARGET_URL")
     if url is not None:
-        parsed = httpx.URL(url)
-        if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise pytest.UsageError(f"--target-url {url!r} is not an http(s) URL with a host, "
-                                    "e.g. http://127.0.0.1:8000/v1")
+        _check_url(url)
     max_examples = opt("--max-examples")
     if max_examples < 1:
         raise pytest.UsageError("--max-examples must be at least 1")
     timeout = opt("--request-timeout")
-    if timeout <= 0:
-        raise pytest.UsageError("--request-timeout must be positive")
+    if not (0 < timeout < math.inf):
+        raise pytest.UsageError(f"the timeout must be a positive number of seconds, not {timeout!r}")
+    if not (0 <= opt("--clock-skew") < math.inf):
+        raise pytest.UsageError(f"the clock skew must be a number of seconds >= 0, not {opt('--clock-skew')!r}")
     no_files = opt("--no-files")
     files = () if no_files else (tuple(opt("--file-id")) if opt("--file-id") else None)
     stores = () if no_files else (tuple(opt("--vector-store-id")) if opt("--vector-store-id") else None)
@@ -151,12 +155,39 @@ def _config(config: pytest.Config) -> RunConfig:
         unknown_model=opt("--unknown-model"),
     )
     report_dir = opt("--report-dir")
+    if report_dir:
+        _check_report_dir(Path(report_dir))
     name = opt("--target-name") or (EMBEDDED if url is None else (httpx.URL(url).host or "target"))
     return RunConfig(
         target_url=url, api_key=opt("--api-key") or _env("OPENAI_API_KEY"), timeout=timeout,
         seed=opt("--seed"), max_examples=max_examples, pools=pools, clock_skew=opt("--clock-skew"),
         report_dir=Path(report_dir) if report_dir else None, target_name=name,
     )
+
+
+def _check_url(url: str) -> None:
+    """A base URL the suite can send to, or a usage error that says what is wrong with it."""
+    example = "e.g. http://127.0.0.1:8000/v1"
+    if not url.strip():
+        raise pytest.UsageError(f"the target URL is empty: give the base URL of the API under test, {example}")
+    try:
+        parsed = httpx.URL(url)
+        port = parsed.port
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise pytest.UsageError(f"the target URL {url!r} is not a valid URL ({exc}), {example}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise pytest.UsageError(f"the target URL {url!r} is not an http(s) URL with a host, {example}")
+    if port is not None and not 0 < port < 65536:
+        raise pytest.UsageError(f"the target URL {url!r} has the port {port}, outside 1-65535")
+
+
+def _check_report_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise pytest.UsageError(f"the report directory {str(path)!r} cannot be created: {exc.strerror or exc}") from None
+    if not os.access(path, os.W_OK):
+        raise pytest.UsageError(f"the report directory {str(path)!r} is not writable")
 
 
 def _suite_collected(config: pytest.Config) -> bool:
@@ -168,11 +199,29 @@ def pytest_configure(config: pytest.Config) -> None:
     _allure.install(config, lambda: config.stash.get(_STATE, None))
 
 
+def suite_schemas() -> Schemas:
+    """The schemas, with everything the suite derives from them derived once; ``SchemaError`` if they cannot
+    serve (unreadable, invalid, or valid JSON Schema without the annotations and shapes the suite reads)."""
+    try:
+        schemas = load_schemas()
+        catalog(schemas)
+        preflight(schemas)
+        pools = Pools(models=documented_models(schemas))
+        probes(pools, schemas)
+        valid_requests(pools, schemas)
+    except SchemaError:
+        raise
+    except Exception as exc:
+        raise SchemaError(f"the schemas in {schema_dir()} are not the suite's schemas "
+                          f"({type(exc).__name__}: {exc})") from None
+    return schemas
+
+
 def state(config: pytest.Config) -> RunState:
     """The run's state, created on first use (only runs that collect the suite pay for it)."""
     if _STATE not in config.stash:
         try:
-            schemas = load_schemas()
+            schemas = suite_schemas()
         except SchemaError as exc:
             raise pytest.UsageError(str(exc)) from None
         run_config = _config(config)
@@ -185,12 +234,25 @@ def state(config: pytest.Config) -> RunState:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     marker = metafunc.definition.get_closest_marker("probes")
-    if marker is None or "probe" not in metafunc.fixturenames:
+    if "probe" not in metafunc.fixturenames or marker is None:  # only tests that ask for probes get them
         return
-    run = state(metafunc.config)
-    wanted = set(marker.args)
+    try:
+        run = state(metafunc.config)
+    except pytest.UsageError as exc:  # raised again, as one line, once collection is over
+        metafunc.config.stash[_SETUP_ERROR] = exc
+        return
+    wanted = set(marker.args) if marker.args else {"accept", "reject", "reject-4xx"}
     chosen: list[Probe] = [p for p in probes(run.config.pools, run.schemas) if p.expect in wanted]
     metafunc.parametrize("probe", chosen, ids=[p.id for p in chosen])
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Bad options or schemas stop the run here, before any test: pytest prints a usage error as one line
+    (raised while collecting a module, it would be a collection error with a traceback instead)."""
+    if _SETUP_ERROR in config.stash:
+        raise config.stash[_SETUP_ERROR]
+    if any("conformance_run" in getattr(item, "fixturenames", ()) for item in items):
+        state(config)
 
 
 @pytest.fixture(scope="session")
@@ -263,8 +325,21 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if run.ledger.failures and session.exitstatus == pytest.ExitCode.OK:
         # Only merging the workers' ledgers showed it (e.g. an id two workers were both given).
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if run.ledger.target_errors and not run.ledger.judged() and session.exitstatus == pytest.ExitCode.TESTS_FAILED:
+        session.exitstatus = 2  # the target failed every request: no verdict could be made
     if cfg.report_dir is None:
         return
+    try:
+        _write_report(run)
+    except OSError as exc:
+        print(f"conformance: cannot write {cfg.report_dir / 'compliance.json'}: {exc.strerror or exc}", file=sys.stderr)
+        session.exitstatus = 2
+
+
+def _write_report(run: RunState) -> None:
+    cfg = run.config
+    assert cfg.report_dir is not None
+    cfg.report_dir.mkdir(parents=True, exist_ok=True)
     report = run.ledger.report(
         cfg.target_url or EMBEDDED,
         {
@@ -299,5 +374,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(f"  FAILED {rid}: {finding.title} (received {visible(finding.received[:160])})")
     for message in ledger.target_errors:
         terminalreporter.write_line(f"  TARGET ERROR: {mask(message, run.config.api_key)}")
+    if ledger.target_errors and not ledger.judged():
+        terminalreporter.write_line("no verdict: the target failed every request, so no requirement could be judged")
     if run.config.report_dir is not None:
         terminalreporter.write_line(f"reports: {run.config.report_dir / 'compliance.json'} (and .md, .html)")

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from conformance._checks import (
@@ -64,17 +64,30 @@ def explore(run: RunState, strategy: st.SearchStrategy[Any], body: Callable[[Any
     test = settings(
         max_examples=max_examples, database=None, deadline=None, print_blob=False,
         suppress_health_check=list(HealthCheck),
+        phases=[p for p in Phase if p is not Phase.explain],  # it re-runs failures traced, to name suite lines
     )(seed(run.config.seed)(given(strategy)(guarded)))
+    error: str | None = None
     try:
         test()
     except _TargetDown as exc:
-        run.ledger.target_errors.append(str(exc))
-        run.consecutive_target_errors += 1
-        if run.consecutive_target_errors >= _MAX_TARGET_ERRORS:
-            pytest.exit(f"conformance: stopping, the target failed {_MAX_TARGET_ERRORS} tests in a row: {exc}",
-                        returncode=1)
-        pytest.fail(f"target error: {exc}", pytrace=False)
-    run.consecutive_target_errors = 0
+        error = str(exc)
+    finally:
+        if error is None:  # answered, conforming or not
+            run.consecutive_target_errors = 0
+    if error is not None:
+        target_down(run, error)
+
+
+def target_down(run: RunState, error: str) -> None:
+    """Fail the test with a target error; after a few in a row, stop the run (exit 2 if nothing was judged)."""
+    run.ledger.target_errors.append(error)
+    run.consecutive_target_errors += 1
+    if run.consecutive_target_errors >= _MAX_TARGET_ERRORS:
+        judged = run.ledger.judged()
+        pytest.exit(f"conformance: stopping, the target failed {_MAX_TARGET_ERRORS} tests in a row"
+                    f"{'' if judged else ' and has not answered one request the suite could judge'}: {error}",
+                    returncode=1 if judged else 2)
+    pytest.fail(f"target error: {error}", pytrace=False)
 
 
 def verify_created(run: RunState, ex: Exchange, payload: dict[str, Any], requirement: str | None) -> dict[str, Any] | None:
@@ -139,10 +152,13 @@ def test_unauthorized(conformance: RunState, key: str | None) -> None:
     try:
         ex = api.create(payload, api_key=key)
     except TargetError as exc:
-        conformance.ledger.target_errors.append(str(exc))
-        pytest.fail(f"target error: {exc}", pytrace=False)
-    unauthorized(ctx, ex)
-    raise_findings(ctx.take())
+        error = str(exc)
+    else:
+        conformance.consecutive_target_errors = 0
+        unauthorized(ctx, ex)
+        raise_findings(ctx.take())
+        return
+    target_down(conformance, error)
 
 
 def test_created_assistant_can_be_retrieved_and_deleted(conformance: RunState) -> None:
