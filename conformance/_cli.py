@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -96,6 +97,14 @@ def _run_args(ns: argparse.Namespace) -> list[str]:
 def _run(ns: argparse.Namespace) -> int:
     import pytest
 
+    report_dir = Path(ns.report_dir)
+    try:  # before pytest starts: its report plugins would fail on an unusable directory with a traceback
+        report_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=report_dir):
+            pass
+    except OSError as exc:
+        print(f"conformance: cannot use the report directory {ns.report_dir}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_ERROR
     code = pytest.main(_run_args(ns))
     if code == 0:
         return EXIT_CONFORMS
