@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from vcr.errors import CannotOverwriteExistingCassetteException
 
 from ._probes import RawBody
 
-__all__ = ["Api", "Exchange", "Received", "Sent", "Target", "TargetError", "encode", "mask"]
+__all__ = ["Api", "Exchange", "NotRecorded", "Received", "Sent", "Target", "TargetError", "encode", "mask"]
 
 MAX_BODY = 8 * 1024 * 1024
 _SECRET_HEADERS = {"authorization", "api-key", "x-api-key", "openai-organization", "openai-project", "cookie"}
@@ -25,6 +26,18 @@ _NO_JSON = object()
 
 class TargetError(Exception):
     """The target could not be talked to: refused, timed out, cut off, or answered what HTTP cannot carry."""
+
+
+class NotRecorded(BaseException):
+    """A request is missing from the cassette being replayed, and the record mode forbids sending it.
+
+    A BaseException, like KeyboardInterrupt: it ends the test at once (Hypothesis has nothing to shrink).
+    """
+
+    def __init__(self, sent: Sent, error: CannotOverwriteExistingCassetteException) -> None:
+        self.sent = sent
+        self.error = error
+        super().__init__(f"{sent.method} {sent.url} is not in the cassette {error.cassette.path}")
 
 
 @dataclass(frozen=True)
@@ -100,6 +113,7 @@ class Exchange:
     received: Received
     started: float
     ended: float
+    replayed: bool = False  # the answer came from a cassette
 
     def curl(self) -> str:
         """A curl line that reproduces the request; the key is read from $OPENAI_API_KEY, never printed."""
@@ -169,16 +183,24 @@ class Api:
                     data = _decode(data, encoding)
                 received = Received(response.status_code, {k.lower(): v for k, v in response.headers.items()},
                                     data[:MAX_BODY], truncated or len(data) > MAX_BODY)
+                # A cassette knows when a recorded request was made; a replay reports that time, not now.
+                recorded_times = response.extensions.get("conformance.times")
+                replayed = bool(response.extensions.get("conformance.replayed"))
+        except CannotOverwriteExistingCassetteException as exc:
+            raise NotRecorded(sent, exc) from None
         except httpx.TimeoutException as exc:
             raise TargetError(f"{method} {url}: no answer within {self.target.timeout:g} s ({type(exc).__name__})") from None
         except httpx.HTTPError as exc:
             reason = mask(str(exc) or type(exc).__name__, self.target.api_key)
             raise TargetError(f"{method} {url}: {reason}") from None
-        return Exchange(sent, received, started, time.time())
+        if recorded_times is not None:
+            started, ended = recorded_times
+            return Exchange(sent, received, started, ended, replayed)
+        return Exchange(sent, received, started, time.time(), replayed)
 
     def create(self, payload: Any, *, api_key: Any = _DEFAULT) -> Exchange:
         exchange = self.send("POST", "/assistants", payload, has_body=True, api_key=api_key)
-        if exchange.received.status == 200:
+        if exchange.received.status == 200 and not exchange.replayed:  # a replayed assistant exists nowhere
             body = exchange.received.json_or_none()
             if isinstance(body, dict) and isinstance(body.get("id"), str):
                 self.created.append(body["id"])
@@ -230,7 +252,10 @@ def _decode(data: bytes, encoding: str) -> bytes:
     return out
 
 
-def open_client(target: Target) -> httpx.Client:
-    """An HTTP client for a base URL: no redirects followed (a redirect is a verdict, not a detour)."""
-    return httpx.Client(timeout=httpx.Timeout(target.timeout), follow_redirects=False,
+def open_client(target: Target, transport: httpx.BaseTransport | None = None) -> httpx.Client:
+    """An HTTP client for a base URL: no redirects followed (a redirect is a verdict, not a detour).
+
+    ``transport`` replaces the network (cassettes do); without one, the environment's proxies apply.
+    """
+    return httpx.Client(timeout=httpx.Timeout(target.timeout), follow_redirects=False, transport=transport,
                         headers={"Accept-Encoding": "gzip, deflate", "User-Agent": "conformance"})

@@ -26,6 +26,7 @@ from conformance._checks import (
     unique_id,
 )
 from conformance._client import Exchange, TargetError, encode
+from conformance._generate import source_independent
 from conformance._probes import Probe, valid_requests
 from conformance.plugin import RunState
 
@@ -65,7 +66,8 @@ def explore(run: RunState, strategy: st.SearchStrategy[Any], body: Callable[[Any
         suppress_health_check=list(HealthCheck),
     )(seed(run.config.seed)(given(strategy)(guarded)))
     try:
-        test()
+        with source_independent():
+            test()
     except _TargetDown as exc:
         run.ledger.target_errors.append(str(exc))
         run.consecutive_target_errors += 1
