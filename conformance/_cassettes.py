@@ -226,8 +226,9 @@ class Scrubber:
     def __init__(self, secrets: Iterable[str | None] = ()) -> None:
         self.secrets: set[str] = {s for s in secrets if s and len(s) >= 4}
         # The body of the request last seen: vcrpy hands an interaction's request to ``request`` right before
-        # its answer to ``response`` (when recording, and when loading a cassette).
+        # its answer to ``response``.
         self.request_body: bytes = b""
+        self.loading = False  # vcrpy runs the hooks on what it loads too: that was scrubbed when recorded
 
     def _learn(self, value: str) -> None:
         for part in (value, value.partition(" ")[2].strip()):
@@ -246,6 +247,8 @@ class Scrubber:
 
     def request(self, request: VcrRequest) -> VcrRequest:
         """A scrubbed copy of ``request`` (which is left as it is)."""
+        if self.loading:
+            return request
         headers = {}
         for name, value in request.headers.items():
             if _SECRET_NAME.search(name):
@@ -263,6 +266,8 @@ class Scrubber:
         return VcrRequest(request.method, uri, self._hide(body) if body else body, headers)
 
     def response(self, response: dict[str, Any]) -> dict[str, Any]:
+        if self.loading:
+            return response
         echoed = self.request_body
         headers: dict[str, list[str]] = {}
         for name, values in response.get("headers", {}).items():
@@ -444,12 +449,15 @@ class CassetteTransport(httpx.BaseTransport):
 
         config["before_record_request"] = before_record_request
         config["before_record_response"] = before_record_response
+        scrub.loading = True
         try:
             return Cassette.load(**config)
         except CorruptCassette:
             if mode == "all":
                 return Cassette(**config)  # about to be rewritten whole
             raise
+        finally:
+            scrub.loading = False
 
     @contextmanager
     def serve(self, cassette: Cassette, metadata: Mapping[str, Any]) -> Iterator[Cassette]:

@@ -25,6 +25,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
+    from ._cassettes import RECORD_MODES
+
     parser = _Parser(prog="conformance", description="Conformance suite for POST /v1/assistants.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser("run", help="run the suite against a target (default: the embedded reference server)")
@@ -40,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--vector-store-id", action="append", help="a vector store ID the target knows (repeatable)")
     run.add_argument("--no-files", action="store_true", help="the target has no files: send no file IDs")
     run.add_argument("--clock-skew", type=float, help="seconds created_at may differ from this clock (default 60)")
-    run.add_argument("--record-mode", choices=("none", "once", "new_episodes", "all"),
+    run.add_argument("--record-mode", choices=RECORD_MODES,
                      help="record and replay a cassette per test (vcrpy's modes: 'none' replays only, 'once' records "
                           "tests without a cassette, 'new_episodes' records what is missing, 'all' re-records). "
                           "Default: no cassettes")
