@@ -31,9 +31,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
-from conformance._server import free_port
+from conformance._server import free_port, server_process
 
 # The reference app, each answer delayed by argv[2] milliseconds, served by uvicorn on port argv[1].
 _SLOW_SERVER = """
@@ -50,25 +48,12 @@ uvicorn.run(slow, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", 
 
 @contextmanager
 def served(latency_ms: float = 0) -> Iterator[str]:
+    """The reference server in a process of its own (answering ``latency_ms`` late); yields its base URL."""
     port = free_port()
     command = ([sys.executable, "-c", _SLOW_SERVER, str(port), str(latency_ms)] if latency_ms
                else [sys.executable, "-m", "conformance", "serve", "--port", str(port)])
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(base + "/assistants/x", timeout=5)
-                break
-            except httpx.HTTPError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("the server did not start") from None
-                time.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with server_process(command, port) as root:
+        yield root + "/v1"
 
 
 def timed(*args: str) -> tuple[float, float, float]:

@@ -12,7 +12,6 @@ import re
 import shlex
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +26,7 @@ from conformance._cassettes import CassetteTransport, Scrubber, canonical_body, 
 from conformance._client import Api, Target, TargetError, open_client
 from conformance._reference import ReferenceServer, create_app
 from conformance._selftest import catalog_server
-from conformance._server import ServerThread, free_port
+from conformance._server import ServerThread, free_port, server_process
 
 from .conftest import ROOT, run_cli
 
@@ -41,22 +40,8 @@ KEY_SHAPED = re.compile(rb"sk-[A-Za-z0-9_-]{20,}|Bearer [A-Za-z0-9_-]{20,}")
 def serve(*args: str) -> Iterator[str]:
     """``conformance serve ARGS`` in its own process on a free port; yields the root URL."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "conformance", "serve", "--port", str(port), *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
-    root = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(root + "/v1/assistants/x", timeout=1)
-                break
-            except httpx.HTTPError:
-                assert proc.poll() is None and time.monotonic() < deadline, "conformance serve did not start"
-                time.sleep(0.1)
+    with server_process([sys.executable, "-m", "conformance", "serve", "--port", str(port), *args], port) as root:
         yield root
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def report(directory: Path) -> dict[str, Any]:
