@@ -18,12 +18,18 @@ __all__ = ["main"]
 EXIT_CONFORMS, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
 
+class _UsageError(Exception):
+    """Arguments that parse but do not fit together."""
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_ERROR, f"conformance: {message} (see '{self.prog} --help')\n")
 
 
 def _parser() -> argparse.ArgumentParser:
+    from ._cassettes import RECORD_MODES
+
     parser = _Parser(prog="conformance", description="Conformance suite for POST /v1/assistants.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser("run", help="run the suite against a target (default: the embedded reference server)")
@@ -39,6 +45,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--vector-store-id", action="append", help="a vector store ID the target knows (repeatable)")
     run.add_argument("--no-files", action="store_true", help="the target has no files: send no file IDs")
     run.add_argument("--clock-skew", type=float, help="seconds created_at may differ from this clock (default 60)")
+    run.add_argument("--record-mode", choices=RECORD_MODES,
+                     help="record and replay a cassette per test (vcrpy's modes: 'none' replays only, 'once' records "
+                          "tests without a cassette, 'new_episodes' records what is missing, 'all' re-records). "
+                          "Default: no cassettes")
+    run.add_argument("--cassette-dir", help="where cassettes are (default: cassettes/<target name>/)")
+    run.add_argument("--replay", metavar="DIR", help="replay the cassettes in DIR, offline: "
+                                                      "--record-mode none --cassette-dir DIR")
     run.add_argument("-k", dest="select", help="only tests matching this pytest -k expression")
     run.add_argument("-v", "--verbose", action="count", default=0, help="more output")
     run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after '--': more pytest arguments")
@@ -86,6 +99,14 @@ def _run_args(ns: argparse.Namespace) -> list[str]:
         args.append("--no-files")
     if ns.clock_skew is not None:
         args.append(f"--clock-skew={ns.clock_skew}")
+    if ns.replay:
+        if ns.record_mode not in (None, "none") or ns.cassette_dir not in (None, ns.replay):
+            raise _UsageError("--replay DIR means --record-mode none --cassette-dir DIR; give one or the other")
+        ns.record_mode, ns.cassette_dir = "none", ns.replay
+    if ns.record_mode:
+        args.append(f"--record-mode={ns.record_mode}")
+    if ns.cassette_dir:
+        args.append(f"--cassette-dir={ns.cassette_dir}")
     if ns.select:
         args += ["-k", ns.select]
     extra = list(ns.pytest_args)
@@ -209,6 +230,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if ns.command == "diff":
             return _diff(ns)
         return _requirements()
+    except _UsageError as exc:
+        print(f"conformance: {exc} (see 'conformance {ns.command} --help')", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print("conformance: interrupted", file=sys.stderr)
         return EXIT_ERROR

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
+from vcr.errors import CannotOverwriteExistingCassetteException
 
 from ._probes import RawBody
 
-__all__ = ["Api", "Exchange", "Received", "Sent", "Target", "TargetError", "encode", "mask"]
+__all__ = ["Api", "Exchange", "NotRecorded", "Received", "Sent", "Target", "TargetError", "encode", "mask"]
 
 MAX_BODY = 8 * 1024 * 1024
 EVIDENCE_BODY = 64 * 1024  # bytes of an answer a finding keeps
@@ -28,6 +29,18 @@ MASKED_AUTH = "Bearer ***"
 
 class TargetError(Exception):
     """The target could not be talked to: refused, timed out, cut off, or answered what HTTP cannot carry."""
+
+
+class NotRecorded(BaseException):
+    """A request is missing from the cassette being replayed, and the record mode forbids sending it.
+
+    A BaseException, like KeyboardInterrupt: it ends the test at once (Hypothesis has nothing to shrink).
+    """
+
+    def __init__(self, sent: Sent, error: CannotOverwriteExistingCassetteException) -> None:
+        self.sent = sent
+        self.error = error
+        super().__init__(f"{sent.method} {sent.url} is not in the cassette {error.cassette.path}")
 
 
 @dataclass(frozen=True)
@@ -103,6 +116,7 @@ class Exchange:
     received: Received
     started: float
     ended: float
+    replayed: bool = False  # the answer came from a cassette
 
     def clipped(self, limit: int = EVIDENCE_BODY) -> Exchange:
         """This exchange with at most ``limit`` bytes of the answer's body: what evidence keeps, so a run that
@@ -183,6 +197,11 @@ class Api:
                     data = data[:EVIDENCE_BODY]
                 received = _masked(Received(status, {k.lower(): v for k, v in response.headers.items()}, data,
                                             truncated), self.target.api_key)
+                # A cassette knows when a recorded request was made; a replay reports that time, not now.
+                recorded_times = response.extensions.get("conformance.times")
+                replayed = bool(response.extensions.get("conformance.replayed"))
+        except CannotOverwriteExistingCassetteException as exc:
+            raise NotRecorded(sent, exc) from None
         except httpx.TimeoutException as exc:
             what = "no answer" if status is None else f"the answer ({status}) did not complete"
             raise TargetError(self._masked(f"{method} {url}: {what} within {self.target.timeout:g} s "
@@ -194,11 +213,15 @@ class Api:
             raise TargetError(self._masked(f"{method} {url}: {reason}")) from None
         except TargetError as exc:
             raise TargetError(self._masked(f"{method} {url}: {exc}")) from None
-        return Exchange(sent, received, started, time.time())
+        if recorded_times is not None:
+            started, ended = recorded_times
+            return Exchange(sent, received, started, ended, replayed)
+        return Exchange(sent, received, started, time.time(), replayed)
 
     def create(self, payload: Any, *, api_key: Any = _DEFAULT) -> Exchange:
         exchange = self.send("POST", "/assistants", payload, has_body=True, api_key=api_key)
-        if 200 <= exchange.received.status < 300:  # a 201 also created something to clean up
+        # a 201 also created something to clean up; a replayed assistant exists nowhere
+        if 200 <= exchange.received.status < 300 and not exchange.replayed:
             body = exchange.received.json_or_none()
             if isinstance(body, dict) and isinstance(body.get("id"), str):
                 self.created.append(body["id"])
@@ -279,11 +302,14 @@ def _masked(received: Received, secret: str | None) -> Received:
                     received.body.replace(raw, b"***"), received.truncated)
 
 
-def open_client(target: Target) -> httpx.Client:
+def open_client(target: Target, transport: httpx.BaseTransport | None = None) -> httpx.Client:
     """An HTTP client for a base URL: no redirects followed (a redirect is a verdict, not a detour), and
-    each exchange, connect to last byte, bounded by the target's timeout (see ``_deadline``)."""
+    each exchange, connect to last byte, bounded by the target's timeout (see ``_deadline``).
+
+    ``transport`` replaces the network (cassettes do).
+    """
     from ._deadline import DeadlineTransport
 
-    return httpx.Client(transport=DeadlineTransport(target.timeout), timeout=httpx.Timeout(target.timeout),
+    return httpx.Client(transport=transport or DeadlineTransport(target.timeout), timeout=httpx.Timeout(target.timeout),
                         follow_redirects=False,
                         headers={"Accept-Encoding": "gzip, deflate", "User-Agent": "conformance"})

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
+import httpx
 import uvicorn
 
-__all__ = ["ServerThread", "free_port"]
+__all__ = ["ServerThread", "free_port", "server_process"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -52,3 +56,28 @@ class ServerThread:
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
+
+
+@contextmanager
+def server_process(argv: Sequence[str], port: int, timeout: float = 30.0) -> Iterator[str]:
+    """Run ``argv``, a server listening on loopback ``port``, in a process of its own until exit; yields its
+    root URL (``http://127.0.0.1:PORT``) once ``GET /v1/assistants/x`` gets an answer."""
+    proc = subprocess.Popen(list(argv), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    root = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                httpx.get(root + "/v1/assistants/x", timeout=5)
+                break
+            except httpx.HTTPError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the server {' '.join(argv[:4])}... did not start on {root}") from None
+                time.sleep(0.1)
+        yield root
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from . import _allure
+from . import _allure, _cassettes
 from ._checks import Context, NonConformance, preflight
-from ._client import Api, Target, TargetError, mask, open_client
+from ._client import Api, NotRecorded, Target, TargetError, mask, open_client
 from ._generate import Pools
 from ._ledger import Ledger, visible
 from ._probes import Probe, probes, valid_requests
@@ -32,6 +32,7 @@ from ._server import ServerThread
 __all__ = ["RunConfig", "RunState", "suite_schemas"]
 
 EMBEDDED = "embedded reference server"
+REPLAY_BASE = "http://replay.invalid/v1"  # the embedded target when replaying: nothing listens, nothing is sent
 _STATE = pytest.StashKey["RunState"]()
 _SETUP_ERROR = pytest.StashKey[pytest.UsageError]()
 
@@ -49,10 +50,16 @@ class RunConfig:
     clock_skew: float
     report_dir: Path | None
     target_name: str
+    record_mode: str | None = None  # from the command line; None: cassettes only where a marker or vcr_config asks
+    cassette_dir: Path | None = None
 
     @property
     def embedded(self) -> bool:
         return self.target_url is None
+
+    @property
+    def replay_only(self) -> bool:
+        return self.record_mode == "none"
 
 
 @dataclass
@@ -64,24 +71,33 @@ class RunState:
     api: Api | None = None
     server: ServerThread | None = None
     client: httpx.Client | None = None
+    transport: _cassettes.CassetteTransport | None = None
     consecutive_target_errors: int = 0
     remote_requests: int = 0
     examples: int = 0  # examples the current test ran (reports show it)
     cleanup_failed: list[str] = field(default_factory=list)
+    not_recorded: list[str] = field(default_factory=list)
 
     def open(self) -> Api:
         if self.api is not None:
             return self.api
         cfg = self.config
         if cfg.embedded:
-            self.server = ServerThread(create_app(ReferenceServer()))
-            base = self.server.start() + "/v1"
+            if cfg.replay_only:
+                base = REPLAY_BASE
+            else:
+                self.server = ServerThread(create_app(ReferenceServer()))
+                base = self.server.start() + "/v1"
             target = Target(base, cfg.api_key or DEFAULT_API_KEY, cfg.timeout, cfg.target_name)
         else:
             assert cfg.target_url is not None
             target = Target(cfg.target_url, cfg.api_key, cfg.timeout, cfg.target_name)
-        self.client = open_client(target)
+        live = None if cfg.replay_only else (lambda: open_client(target))
+        self.transport = _cassettes.CassetteTransport(live, _cassettes.Scrubber([target.api_key]))
+        self.client = open_client(target, self.transport)
         self.api = Api(self.client, target)
+        if cfg.replay_only:
+            return self.api  # every answer comes from a cassette: there is nothing to reach
         try:
             self.api.send("GET", "/assistants/conformance-reachability-check")
         except TargetError as exc:
@@ -94,6 +110,8 @@ class RunState:
             self.cleanup_failed = self.api.cleanup()
         if self.client is not None:
             self.client.close()
+        if self.transport is not None:
+            self.transport.close()
         if self.server is not None:
             self.server.stop()
 
@@ -128,6 +146,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="seconds created_at may differ from this machine's clock (default 60)")
     group.addoption("--report-dir", default=None,
                     help="write compliance.json, compliance.md and compliance.html here")
+    # cassettes (conformance/_cassettes.py)
+    group.addoption("--record-mode", default=None, choices=_cassettes.RECORD_MODES,
+                    help="record and replay a cassette per test, with vcrpy's record modes: 'none' replays only "
+                         "and sends nothing, 'once' records the tests that have no cassette, 'new_episodes' "
+                         "records what the cassettes lack, 'all' re-records. Default: no cassettes (unless a "
+                         "'vcr' marker or the 'vcr_config' fixture sets record_mode).")
+    group.addoption("--cassette-dir", default=None,
+                    help="where cassettes are (default: cassettes/<target name>/, cassettes/reference/ for the "
+                         "embedded reference server)")
 
 
 def _config(config: pytest.Config) -> RunConfig:
@@ -158,10 +185,15 @@ def _config(config: pytest.Config) -> RunConfig:
     if report_dir:
         _check_report_dir(Path(report_dir))
     name = opt("--target-name") or (EMBEDDED if url is None else (httpx.URL(url).host or "target"))
+    cassette_dir = Path(opt("--cassette-dir") or Path("cassettes") / _cassettes.directory_name(name, url is None))
+    if opt("--record-mode") == "none" and not cassette_dir.is_dir():
+        raise pytest.UsageError(f"--record-mode none replays cassettes, but {cassette_dir} is not a folder; record "
+                                "them first with --record-mode once, or name the folder with --cassette-dir")
     return RunConfig(
         target_url=url, api_key=opt("--api-key") or _env("OPENAI_API_KEY"), timeout=timeout,
         seed=opt("--seed"), max_examples=max_examples, pools=pools, clock_skew=opt("--clock-skew"),
         report_dir=Path(report_dir) if report_dir else None, target_name=name,
+        record_mode=opt("--record-mode"), cassette_dir=cassette_dir,
     )
 
 
@@ -197,6 +229,8 @@ def _suite_collected(config: pytest.Config) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "probes(*expect): parametrize 'probe' with the probes that expect these outcomes")
     _allure.install(config, lambda: config.stash.get(_STATE, None))
+    config.addinivalue_line("markers", "vcr(**options): vcrpy options for this test's cassette (record_mode, "
+                                       "filter_headers, ...); --record-mode on the command line wins")
 
 
 def suite_schemas() -> Schemas:
@@ -264,7 +298,40 @@ def conformance_run(request: pytest.FixtureRequest) -> Iterator[RunState]:
 
 
 @pytest.fixture
-def conformance(conformance_run: RunState, request: pytest.FixtureRequest) -> RunState:
+def vcr_config() -> dict[str, Any]:
+    """vcrpy options for every test's cassette (override to add filters); markers and --record-mode win."""
+    return {}
+
+
+@pytest.fixture
+def conformance_cassette(conformance_run: RunState, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The test's cassette while it runs (None without one): replayed from, recorded into, saved at the end."""
+    cfg = conformance_run.config
+    markers = [m.kwargs for m in reversed(list(request.node.iter_markers("vcr")))]
+    try:
+        mode, options = _cassettes.resolve(cfg.record_mode, request.getfixturevalue("vcr_config"), markers)
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if mode is None or conformance_run.transport is None:
+        yield None
+        return
+    assert cfg.cassette_dir is not None
+    module = getattr(request.node.module, "__name__", "tests").rpartition(".")[2]
+    path = _cassettes.cassette_path(cfg.cassette_dir, module, request.node.name)
+    try:
+        cassette = conformance_run.transport.load(path, mode, options)
+    except _cassettes.CorruptCassette as exc:
+        message = f"unreadable cassette {exc}; delete it, or re-record it with --record-mode all"
+        conformance_run.not_recorded.append(request.node.nodeid)
+        conformance_run.ledger.target_errors.append(message)
+        pytest.fail(message, pytrace=False)
+    settings = _cassettes.settings(cfg, conformance_run.schemas.digest, request.node.nodeid)
+    with conformance_run.transport.serve(cassette, settings):
+        yield cassette
+
+
+@pytest.fixture
+def conformance(conformance_run: RunState, conformance_cassette: Any, request: pytest.FixtureRequest) -> RunState:
     conformance_run.context.test = request.node.nodeid
     conformance_run.examples = 0
     return conformance_run
@@ -286,6 +353,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     if call.when == "call" and call.excinfo is not None and _suite_collected(item.config):
         run = item.config.stash[_STATE]
+        if isinstance(call.excinfo.value, NotRecorded):
+            message = _not_recorded(run, item, call.excinfo.value)
+            report.longrepr = message  # type: ignore[attr-defined]
+            run.not_recorded.append(item.nodeid)
+            run.ledger.target_errors.append(message.splitlines()[0])
         for failure in _findings(call.excinfo.value):
             for finding in failure.findings:
                 run.ledger.failed(finding, final=True)
@@ -311,6 +383,24 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
     run.cleanup_failed.extend(wire["cleanup_failed"])
 
 
+def _not_recorded(run: RunState, item: pytest.Item, exc: NotRecorded) -> str:
+    callspec = getattr(item, "callspec", None)
+    probe = callspec.params.get("probe") if callspec is not None else None
+    return _cassettes.explain_missing(
+        exc.sent, exc.error, test=item.nodeid, requirement=probe.requirement if isinstance(probe, Probe) else None,
+        settings=_cassettes.settings(run.config, run.schemas.digest, item.nodeid),
+        command=_cassettes.record_command(run.config, item.name),
+    )
+
+
+def _cassette_summary(run: RunState) -> dict[str, Any] | None:
+    transport = run.transport
+    if transport is None or not (transport.replayed or transport.recorded or run.config.record_mode):
+        return None
+    return {"record_mode": run.config.record_mode, "dir": str(run.config.cassette_dir),
+            "replayed": transport.replayed, "recorded": transport.recorded, "not_recorded": list(run.not_recorded)}
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not _suite_collected(session.config):
         return
@@ -327,6 +417,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if run.ledger.target_errors and not run.ledger.judged() and session.exitstatus == pytest.ExitCode.TESTS_FAILED:
         session.exitstatus = 2  # the target failed every request: no verdict could be made
+    if run.not_recorded:
+        session.exitstatus = 2  # cassettes lack what the tests send: the run could not be made
     if cfg.report_dir is None:
         return
     try:
@@ -348,7 +440,7 @@ def _write_report(run: RunState) -> None:
                 "seed": cfg.seed, "max_examples": cfg.max_examples, "schemas_sha256": run.schemas.digest,
                 "requests": (run.api.requests if run.api else 0) + run.remote_requests,
                 "cleanup_failed": run.cleanup_failed,
-                "target_name": cfg.target_name,
+                "target_name": cfg.target_name, "cassettes": _cassette_summary(run),
             }
         },
     )
@@ -376,5 +468,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(f"  TARGET ERROR: {mask(message, run.config.api_key)}")
     if ledger.target_errors and not ledger.judged():
         terminalreporter.write_line("no verdict: the target failed every request, so no requirement could be judged")
+    cassettes = _cassette_summary(run)
+    if cassettes:
+        terminalreporter.write_line(
+            f"cassettes: {cassettes['dir']} ({cassettes['record_mode'] or 'per test'}): {cassettes['replayed']} answers "
+            f"replayed, {cassettes['recorded']} recorded, {len(run.not_recorded)} tests not recorded")
     if run.config.report_dir is not None:
         terminalreporter.write_line(f"reports: {run.config.report_dir / 'compliance.json'} (and .md, .html)")

@@ -26,6 +26,7 @@ from conformance._checks import (
     unique_id,
 )
 from conformance._client import Exchange, TargetError, encode
+from conformance._generate import source_independent
 from conformance._probes import Probe, valid_requests
 from conformance.plugin import RunState
 
@@ -68,7 +69,8 @@ def explore(run: RunState, strategy: st.SearchStrategy[Any], body: Callable[[Any
     )(seed(run.config.seed)(given(strategy)(guarded)))
     error: str | None = None
     try:
-        test()
+        with source_independent():
+            test()
     except _TargetDown as exc:
         error = str(exc)
     finally:
