@@ -64,6 +64,10 @@ def explore(run: RunState, strategy: st.SearchStrategy[Any], body: Callable[[Any
         max_examples=max_examples, database=None, deadline=None, print_blob=False,
         suppress_health_check=list(HealthCheck),
     )(seed(run.config.seed)(given(strategy)(guarded)))
+    # Without a database Hypothesis never reads the test's database key, yet derives it from the test's
+    # source on every call (inspect.getsource and tokenize: a few ms, a second or so of a default run).
+    # A key given beforehand skips that; an attribute Hypothesis ignores would only cost the time again.
+    setattr(test, "_hypothesis_internal_database_key", None)
     try:
         test()
     except _TargetDown as exc:
