@@ -149,9 +149,20 @@ def measured(argv: Sequence[str], *, cwd: Path, env: dict[str, str], timeout: fl
     return Measured(figures["code"], figures["seconds"], figures["max_rss_kib"] / 1024, output)
 
 
+@dataclass(frozen=True)
+class Server:
+    root: str
+    pid: int
+
+    def cpu(self) -> float:
+        """CPU seconds (user and system) the server process has used so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def server(catalog: bool) -> Iterator[str]:
-    """``benchmarks._server`` in a subprocess on a free loopback port; yields its root URL."""
+def server(catalog: bool) -> Iterator[Server]:
+    """``benchmarks._server`` in a subprocess on a free loopback port."""
     port = free_port()
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed below; catalog servers log the crashes they are built to have
     cmd = [sys.executable, "-m", "benchmarks._server", "--port", str(port), *(["--catalog"] if catalog else [])]
@@ -168,7 +179,7 @@ def server(catalog: bool) -> Iterator[str]:
                     log.seek(0)
                     raise RuntimeError("the benchmark server did not start: " + log.read().decode()[-800:]) from None
                 time.sleep(0.1)
-        yield root
+        yield Server(root, proc.pid)
     finally:
         proc.terminate()
         try:
@@ -176,6 +187,20 @@ def server(catalog: bool) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def with_cpu(srv: Server, fn: Callable[[], Figures], requests: Callable[[Figures], int]) -> Figures:
+    """``fn()``'s figures plus the server's CPU per request while it ran (and the client's, if it says)."""
+    before = srv.cpu()
+    figures = fn()
+    used = srv.cpu() - before
+    n = max(requests(figures), 1)
+    figures["server_cpu_ms_per_request"] = round(used / n * 1000, 3)
+    if "client_cpu_seconds" in figures:
+        figures["client_cpu_ms_per_request"] = round(figures["client_cpu_seconds"] / n * 1000, 3)
+        # Request and answer alternate, so with a core each the rate is bounded by the sum of the two.
+        figures["cpu_bound_rps"] = round(1000 / (figures["client_cpu_ms_per_request"] + figures["server_cpu_ms_per_request"]), 1)
+    return figures
 
 
 def counts(root: str) -> dict[str, int]:
@@ -192,25 +217,27 @@ def ceiling(base: str, seconds: float) -> Figures:
         for _ in range(50):
             client.post(url, content=FIXED_BODY)
         sent = bad = 0
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         while time.perf_counter() - started < seconds:
             bad += client.post(url, content=FIXED_BODY).status_code != 200
             sent += 1
-        elapsed = time.perf_counter() - started
-    return {"requests": sent, "seconds": round(elapsed, 3), "rps": round(sent / elapsed, 1), "non_200": bad}
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return {"requests": sent, "seconds": round(elapsed, 3), "rps": round(sent / elapsed, 1), "non_200": bad,
+            "client_cpu_seconds": round(cpu, 3)}
 
 
 def replay(base: str, recorded: list[tuple[str, str, dict[str, str], bytes | None]]) -> Figures:
     """The exact requests the suite sent, sent again by a plain httpx loop: the server's cost of the mix."""
+    prepared = [(method, base + path, {k: v.replace("***", DEFAULT_API_KEY) for k, v in headers.items()}, body)
+                for method, path, headers, body in recorded]
     with httpx.Client(timeout=30) as client:
-        started = time.perf_counter()
-        for method, path, headers, body in recorded:
-            sent_headers = {k: v.replace("***", DEFAULT_API_KEY) for k, v in headers.items()}
-            client.request(method, base + path, headers=sent_headers, content=body)
-        elapsed = time.perf_counter() - started
+        started, cpu = time.perf_counter(), time.process_time()
+        for method, url, headers, body in prepared:
+            client.request(method, url, headers=headers, content=body)
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     size = sum(len(b) for _, _, _, b in recorded if b)
     return {"requests": len(recorded), "seconds": round(elapsed, 3), "rps": round(len(recorded) / elapsed, 1),
-            "body_mib": round(size / 2**20, 2)}
+            "body_mib": round(size / 2**20, 2), "client_cpu_seconds": round(cpu, 3)}
 
 
 # --- the suite -------------------------------------------------------------------------------------
@@ -504,7 +531,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return result
 
     st_cli = None if ns.no_schemathesis else schemathesis_cli()
-    with tempfile.TemporaryDirectory() as tmp, server(ns.catalog) as root:
+    with tempfile.TemporaryDirectory() as tmp, server(ns.catalog) as srv:
+        root = srv.root
         base = root + "/v1"
         spec = None
         if st_cli is None:
@@ -522,12 +550,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         step("default_run", default_run)
         if "PYTHONDONTWRITEBYTECODE" in os.environ:
             step("default_run_without_bytecode_cache", lambda: default_run(bytecode_cache=False))
-        before = step("ceiling_before", lambda: ceiling(base, ns.seconds))
+        before = step("ceiling_before", lambda: with_cpu(srv, lambda: ceiling(base, ns.seconds), lambda f: f["requests"]))
         record = Path(tmp) / "requests.pickle"
         sent_before = counts(root).get("", 0)
-        suite = step("suite", lambda: suite_run(base, record=record, max_examples=ns.max_examples))
+        def run_suite() -> Figures:
+            out = suite_run(base, record=record, max_examples=ns.max_examples)
+            out["client_cpu_seconds"] = out["tests_cpu_seconds"]
+            return out
+
+        suite = step("suite", lambda: with_cpu(srv, run_suite, lambda f: f["requests"]))
         suite["server_requests"] = counts(root).get("", 0) - sent_before
-        after = step("ceiling_after", lambda: ceiling(base, ns.seconds))
+        after = step("ceiling_after", lambda: with_cpu(srv, lambda: ceiling(base, ns.seconds), lambda f: f["requests"]))
         ceiling_rps = (before["rps"] + after["rps"]) / 2
         figures["ceiling_rps"] = ceiling_rps
         for key, seconds in (("tests", suite["tests_seconds"]), ("session", suite["session_seconds"]),
@@ -539,15 +572,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"examples per second (test phase / pytest session / process): {suite['rps_tests']} / {suite['rps_session']} / "
             f"{suite['rps_process']}; of the ceiling ({ceiling_rps:.1f}/s, mean of before and after): "
             f"{suite['ratio_tests']:.1%} / {suite['ratio_session']:.1%} / {suite['ratio_process']:.1%}")
+        cpu_ceiling = (before["cpu_bound_rps"] + after["cpu_bound_rps"]) / 2
+        figures["cpu_bound_ratio"] = round(suite["cpu_bound_rps"] / cpu_ceiling, 3)
+        say(f"  CPU per request, client / server: ceiling {before['client_cpu_ms_per_request']} / "
+            f"{before['server_cpu_ms_per_request']} ms, suite {suite['client_cpu_ms_per_request']} / "
+            f"{suite['server_cpu_ms_per_request']} ms; with a core each (no other load) the suite would run at "
+            f"{suite['cpu_bound_rps']}/s, {figures['cpu_bound_ratio']:.1%} of the ceiling's {cpu_ceiling:.1f}/s")
         import pickle
 
         recorded = pickle.loads(record.read_bytes())
-        replayed = step("replay", lambda: replay(base, recorded))
+        replayed = step("replay", lambda: with_cpu(srv, lambda: replay(base, recorded), lambda f: f["requests"]))
         say(f"  replay of the suite's requests: {replayed['rps'] / ceiling_rps:.1%} of the ceiling; the suite's test phase "
             f"ran at {suite['rps_tests'] / replayed['rps']:.1%} of the replay")
         step("generation", lambda: generation(ns.max_examples))
         if st_cli is not None and spec is not None:
-            st_fig = step("schemathesis", lambda: st_run(st_cli, spec, base, root))
+            st_fig = step("schemathesis", lambda: with_cpu(srv, lambda: st_run(st_cli, spec, base, root),
+                                                           lambda f: f["requests"]))
             say(f"  Schemathesis: {st_fig['rps']} requests/s over its whole process; {st_fig['rps'] / ceiling_rps:.1%} "
                 "of the ceiling")
         if ns.catalog:

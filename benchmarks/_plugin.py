@@ -1,5 +1,5 @@
 """A pytest plugin the benchmark loads into the suite's own runs (``-p benchmarks._plugin``): it times the
-test phase and counts the requests the suite sent until it first saw an expected requirement fail.
+test phase (wall and this process' CPU) and counts the requests the suite sent until it first saw an expected requirement fail.
 
 It only observes: it wraps ``Ledger.failed`` and ``Api.send`` to read the request counter, changes no
 verdict, and writes its figures as JSON to the file named by ``$BENCH_OUT``. ``$BENCH_EXPECTED`` is a
@@ -26,6 +26,8 @@ class _Observer:
         self.session_start = time.monotonic()
         self.tests_start: float | None = None
         self.tests_end: float | None = None
+        self.tests_cpu_start = 0.0
+        self.tests_cpu_end = 0.0
         self.detected_at: int | None = None  # requests sent up to and including the one that showed it
         self.detected_seconds: float | None = None
         self.first_failed_test: str | None = None
@@ -67,9 +69,11 @@ class _Observer:
     def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
         if self.tests_start is None:
             self.tests_start = time.monotonic()
+            self.tests_cpu_start = time.process_time()
 
     def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
         self.tests_end = time.monotonic()
+        self.tests_cpu_end = time.process_time()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call" and report.failed and self.detected_at is not None and self.first_failed_test is None:
@@ -85,6 +89,7 @@ class _Observer:
             "requests": self._requests(),
             "session_seconds": time.monotonic() - self.session_start,
             "tests_seconds": (self.tests_end or 0.0) - (self.tests_start or 0.0),
+            "tests_cpu_seconds": self.tests_cpu_end - self.tests_cpu_start,
             "tests": session.testscollected,
             "detected_at": self.detected_at,
             "detected_seconds": self.detected_seconds,
