@@ -267,17 +267,20 @@ def suite_run(base: str, *, expected: Sequence[str] = (), record: Path | None = 
     return figures
 
 
-def default_run(*, bytecode_cache: bool = True) -> Figures:
-    """``conformance run`` with no arguments (the embedded reference server), as a user types it."""
+def default_run(*, bytecode_cache: bool = True, cwd: Path | None = None) -> Figures:
+    """``conformance run`` with no arguments (the embedded reference server), as a user types it; in a fresh
+    directory unless ``cwd`` is given (Hypothesis keeps caches in ./.hypothesis, as a CI checkout has not)."""
     with tempfile.TemporaryDirectory() as tmp:
-        argv = [sys.executable, "-m", "conformance", "run", "--report-dir", tmp]
+        where = cwd or Path(tmp)
+        argv = [sys.executable, "-m", "conformance", "run", "--report-dir", str(where / "reports")]
         extra = _no_schemathesis_plugin()
-        result = measured([*argv, "--", *extra] if extra else argv, cwd=Path(tmp), env=_env(bytecode_cache=bytecode_cache))
-        report = json.loads((Path(tmp) / "compliance.json").read_text())
+        result = measured([*argv, "--", *extra] if extra else argv, cwd=where, env=_env(bytecode_cache=bytecode_cache))
+        report = json.loads((where / "reports" / "compliance.json").read_text())
     return {"exit_code": result.code, "seconds": round(result.seconds, 2), "max_rss_mib": round(result.max_rss_mib, 1),
             "requests": report["run"]["requests"], "passed": report["summary"]["passed"],
             "requirements": report["summary"]["requirements"],
-            "bytecode_cache": bytecode_cache or "PYTHONDONTWRITEBYTECODE" not in os.environ}
+            "bytecode_cache": bytecode_cache or "PYTHONDONTWRITEBYTECODE" not in os.environ,
+            "fresh_directory": cwd is None}
 
 
 def warm_up(st_cli: Path | None, spec: Path | None, base: str) -> Figures:
@@ -548,6 +551,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "cut to POST /assistants, GET and DELETE /assistants/{assistant_id}")
         step("warm_up", lambda: warm_up(st_cli, spec, base))
         step("default_run", default_run)
+        same = Path(tmp) / "project"
+        same.mkdir()
+        default_run(cwd=same)  # leaves ./.hypothesis behind, as a developer's second run finds it
+        step("default_run_again_same_directory", lambda: default_run(cwd=same))
         if "PYTHONDONTWRITEBYTECODE" in os.environ:
             step("default_run_without_bytecode_cache", lambda: default_run(bytecode_cache=False))
         before = step("ceiling_before", lambda: with_cpu(srv, lambda: ceiling(base, ns.seconds), lambda f: f["requests"]))
