@@ -13,6 +13,9 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from ._profiles import DEFAULT_PROFILE, PROFILES
+from ._rehearsal import THROTTLE_HEADERS
+
 __all__ = ["main"]
 
 EXIT_CONFORMS, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
@@ -52,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--cassette-dir", help="where cassettes are (default: cassettes/<target name>/)")
     run.add_argument("--replay", metavar="DIR", help="replay the cassettes in DIR, offline: "
                                                       "--record-mode none --cassette-dir DIR")
+    _add_realworld(run)
     run.add_argument("-k", dest="select", help="only tests matching this pytest -k expression")
     run.add_argument("-v", "--verbose", action="count", default=0, help="more output")
     run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after '--': more pytest arguments")
@@ -62,8 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--api-key", action="append", help="an accepted API key (repeatable; default: the test key)")
     serve.add_argument("--catalog", action="store_true",
                        help="also serve every broken server of the self-test catalog at /broken/NAME/v1")
+    _add_serve_rehearsal(serve)
 
-    sub.add_parser("requirements", help="list the requirement catalog derived from the schemas")
+    requirements = sub.add_parser("requirements", help="list the requirement catalog derived from the schemas")
+    requirements.add_argument("--profile", default=DEFAULT_PROFILE, choices=PROFILES, help="the schema set")
 
     merge = sub.add_parser("merge", help="merge compliance.json files of shards of one run")
     merge.add_argument("reports", nargs="+", help="compliance.json files")
@@ -78,6 +84,49 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_realworld(run: argparse.ArgumentParser) -> None:
+    """Options for real-world targets (see the README, 'Real-world targets')."""
+    run.add_argument("--profile", default=DEFAULT_PROFILE, choices=PROFILES,
+                     help=f"the contract: {DEFAULT_PROFILE} (documentation of May 2024, default) or latest (today's spec)")
+    run.add_argument("--pools", metavar="FILE", help="models, file IDs and vector store IDs from a JSON file")
+    run.add_argument("--max-requests", type=int, metavar="N",
+                     help="never send more than N requests, cleanup included; the tests past it are skipped")
+    run.add_argument("--max-retries", type=int, default=3, metavar="N",
+                     help="retries of a request answered 429 (default 3)")
+    run.add_argument("--max-wait", type=float, default=60.0, metavar="S",
+                     help="longest wait a 429 may ask for, in seconds (default 60)")
+    run.add_argument("--transport", metavar="MODULE:FACTORY",
+                     help="an in-process target: a callable returning an httpx transport (module:name or file.py:name)")
+    run.add_argument("--max-target-errors", type=int, default=3, metavar="N",
+                     help="stop after N tests in a row end in a target error (default 3; 0 never stops)")
+    run.add_argument("--dry-run", action="store_true",
+                     help="send nothing; print what would be sent and how many requests")
+
+
+def _realworld_args(ns: argparse.Namespace) -> list[str]:
+    args = ["--profile", ns.profile, "--max-retries", str(ns.max_retries), "--max-wait", str(ns.max_wait),
+            "--max-target-errors", str(ns.max_target_errors)]
+    for flag, value in (("--pools", ns.pools), ("--max-requests", ns.max_requests), ("--transport", ns.transport)):
+        if value is not None:
+            args.append(f"{flag}={value}")
+    if ns.dry_run:
+        args.append("--dry-run")
+    return args
+
+
+def _add_serve_rehearsal(serve: argparse.ArgumentParser) -> None:
+    """Serve options that rehearse real-world conditions (see ``_rehearsal``)."""
+    serve.add_argument("--profile", default=DEFAULT_PROFILE, choices=PROFILES, help="the contract the server follows")
+    serve.add_argument("--inspect", action="store_true",
+                       help="serve GET /_inspect: the request count and the ids in the store (for tests)")
+    serve.add_argument("--latency", type=float, default=0.0, metavar="S", help="answer every request S seconds late")
+    serve.add_argument("--throttle", type=int, default=0, metavar="N", help="answer every N-th request 429")
+    serve.add_argument("--throttle-wait", type=float, default=1.0, metavar="S",
+                       help="the wait a 429 asks for, in seconds (default 1)")
+    serve.add_argument("--throttle-header", default="retry-after", choices=THROTTLE_HEADERS,
+                       help="the header that says how long to wait (default retry-after)")
+
+
 def _run_args(ns: argparse.Namespace) -> list[str]:
     report_dir = Path(ns.report_dir)
     args = ["--pyargs", "conformance.suite", "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning",
@@ -89,7 +138,7 @@ def _run_args(ns: argparse.Namespace) -> list[str]:
     if ns.target is not None:  # an empty --target is an error, not the embedded server
         args.append(f"--target-url={ns.target}")
     if ns.api_key:
-        args.append(f"--api-key={ns.api_key}")  # "=": a value may start with "-"
+        args.append(f"--api-key={ns.api_key}")  # "=": a value may start with "-" (or "@", which pytest reads as a file)
     if ns.target_name:
         args.append(f"--target-name={ns.target_name}")
     for flag, values in (("--model", ns.model), ("--file-id", ns.file_id), ("--vector-store-id", ns.vector_store_id)):
@@ -107,6 +156,7 @@ def _run_args(ns: argparse.Namespace) -> list[str]:
         args.append(f"--record-mode={ns.record_mode}")
     if ns.cassette_dir:
         args.append(f"--cassette-dir={ns.cassette_dir}")
+    args += _realworld_args(ns)
     if ns.select:
         args += ["-k", ns.select]
     extra = list(ns.pytest_args)
@@ -137,7 +187,9 @@ def _run(ns: argparse.Namespace) -> int:
 def _serve(ns: argparse.Namespace) -> int:
     import uvicorn
 
-    from ._reference import DEFAULT_API_KEY, ReferenceServer, create_app
+    from ._profiles import load_profile
+    from ._reference import DEFAULT_API_KEY, ReferenceServer, create_app, documented_models
+    from ._rehearsal import Rehearsal
 
     keys = frozenset(ns.api_key or [DEFAULT_API_KEY])
     mounts = []
@@ -148,9 +200,12 @@ def _serve(ns: argparse.Namespace) -> int:
             server = factory()
             server.api_keys = keys
             mounts.append((f"/broken/{name}" if name in DEFECTS else f"/variant/{name}", server))
-    reference = ReferenceServer(api_keys=keys)
-    print(f"conformance reference server: http://{ns.host}:{ns.port}/v1", flush=True)
-    uvicorn.run(create_app(reference, mounts), host=ns.host, port=ns.port, log_level="warning")
+    schemas = load_profile(ns.profile)
+    reference = ReferenceServer(api_keys=keys, schemas=schemas, models=frozenset(documented_models(schemas)))
+    app = Rehearsal(create_app(reference, mounts), reference, others=dict(mounts), inspect=ns.inspect,
+                    latency=ns.latency, throttle=ns.throttle, throttle_wait=ns.throttle_wait, throttle_header=ns.throttle_header)
+    print(f"conformance reference server ({ns.profile}): http://{ns.host}:{ns.port}/v1", flush=True)
+    uvicorn.run(app, host=ns.host, port=ns.port, log_level="warning")
     return 0
 
 
@@ -184,11 +239,11 @@ def _diff(ns: argparse.Namespace) -> int:
     return EXIT_FAILED if regressed else EXIT_CONFORMS
 
 
-def _requirements() -> int:
+def _requirements(ns: argparse.Namespace) -> int:
     from ._requirements import catalog
     from .plugin import suite_schemas
 
-    for req in catalog(suite_schemas()).values():
+    for req in catalog(suite_schemas(ns.profile)).values():
         print(f"{req.id:38} {req.doc}")
     return 0
 
@@ -229,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _report(ns)
         if ns.command == "diff":
             return _diff(ns)
-        return _requirements()
+        return _requirements(ns)
     except _UsageError as exc:
         print(f"conformance: {exc} (see 'conformance {ns.command} --help')", file=sys.stderr)
         return EXIT_ERROR

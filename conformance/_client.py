@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 from vcr.errors import CannotOverwriteExistingCassetteException
 
+from ._interrupts import INTERRUPTS
+from ._limits import BudgetExhausted, Limits, retry_wait
 from ._probes import RawBody
 
 __all__ = ["Api", "Exchange", "NotRecorded", "Received", "Sent", "Target", "TargetError", "encode", "mask"]
@@ -153,11 +155,13 @@ _DEFAULT = object()
 class Api:
     """The endpoint's operations over one ``httpx.Client``; remembers what it created, for cleanup."""
 
-    def __init__(self, client: httpx.Client, target: Target) -> None:
+    def __init__(self, client: httpx.Client, target: Target, limits: Limits | None = None) -> None:
         self.client = client
         self.target = target
         self.created: list[str] = []
         self.requests = 0
+        self.limits = limits or Limits()
+        self.rate_limited = 0  # 429 answers waited out and retried
 
     def _masked(self, text: str) -> str:
         return mask(text, self.target.api_key)
@@ -176,6 +180,53 @@ class Api:
 
     def send(self, method: str, path: str, payload: Any = None, *, has_body: bool = False,
              api_key: Any = _DEFAULT) -> Exchange:
+        """One operation: within the budget, 429s waited out, a created assistant recorded before any
+        interrupt can land (see ``_limits`` and ``_interrupts``)."""
+        attempt = 0
+        while True:
+            INTERRUPTS.check()
+            self.limits.admit(self.requests, self._reserved(method, path))
+            with INTERRUPTS.deferred():
+                exchange = self._exchange(method, path, payload, has_body, api_key)
+                if method == "POST" and path == "/assistants":
+                    self._record(exchange)
+            if exchange.received.status != 429:
+                return exchange
+            time.sleep(self._wait_429(exchange, attempt))
+            attempt += 1
+            self.rate_limited += 1
+
+    def _reserved(self, method: str, path: str) -> int:
+        """Requests to hold back for cleanup: a DELETE per assistant still to delete, one more for a create."""
+        reserved = len(self.created)
+        if method == "DELETE" and path.startswith("/assistants/") and path[len("/assistants/"):] in self.created:
+            reserved -= 1
+        if method == "POST" and path == "/assistants":
+            reserved += 1
+        return reserved
+
+    def _record(self, exchange: Exchange) -> None:
+        # a 201 also created something to clean up; a replayed assistant exists nowhere
+        if 200 <= exchange.received.status < 300 and not exchange.replayed:
+            body = exchange.received.json_or_none()
+            if isinstance(body, dict) and isinstance(body.get("id"), str) and body["id"] not in self.created:
+                self.created.append(body["id"])
+
+    def _wait_429(self, exchange: Exchange, attempt: int) -> float:
+        where = f"{exchange.sent.method} {exchange.sent.url}"
+        body = exchange.received.json_or_none()
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict) and error.get("code") == "insufficient_quota":
+            raise TargetError(f"{where}: 429 insufficient_quota (the account has no credit left; waiting will not help)")
+        if attempt >= self.limits.max_retries:
+            raise TargetError(f"{where}: still 429 Too Many Requests after {attempt} retries (--max-retries)")
+        wait = retry_wait(exchange.received.headers, attempt)
+        if wait > self.limits.max_wait:
+            raise TargetError(f"{where}: 429 Too Many Requests asks to wait {wait:.1f} s, more than --max-wait "
+                              f"{self.limits.max_wait:g} s")
+        return wait
+
+    def _exchange(self, method: str, path: str, payload: Any, has_body: bool, api_key: Any) -> Exchange:
         url = self._url(path)
         body = encode(payload) if has_body else None
         headers = self._headers(api_key, has_body)
@@ -219,13 +270,7 @@ class Api:
         return Exchange(sent, received, started, time.time(), replayed)
 
     def create(self, payload: Any, *, api_key: Any = _DEFAULT) -> Exchange:
-        exchange = self.send("POST", "/assistants", payload, has_body=True, api_key=api_key)
-        # a 201 also created something to clean up; a replayed assistant exists nowhere
-        if 200 <= exchange.received.status < 300 and not exchange.replayed:
-            body = exchange.received.json_or_none()
-            if isinstance(body, dict) and isinstance(body.get("id"), str):
-                self.created.append(body["id"])
-        return exchange
+        return self.send("POST", "/assistants", payload, has_body=True, api_key=api_key)
 
     def retrieve(self, assistant_id: str) -> Exchange:
         return self.send("GET", f"/assistants/{assistant_id}")
@@ -238,15 +283,20 @@ class Api:
 
     def cleanup(self) -> list[str]:
         """Delete every assistant this run created and did not delete; returns the IDs that failed."""
-        failed = []
-        for assistant_id in list(self.created):
+        failed: list[str] = []
+        with INTERRUPTS.cleaning(lambda: len(self.created)):
             try:
-                if self.delete(assistant_id).received.status != 200:
-                    failed.append(assistant_id)
-                    self.created.remove(assistant_id)
-            except TargetError:
-                failed.append(assistant_id)
-                self.created.remove(assistant_id)
+                for assistant_id in list(self.created):
+                    try:
+                        ok = self.delete(assistant_id).received.status == 200
+                    except (TargetError, BudgetExhausted):
+                        ok = False
+                    if not ok:
+                        failed.append(assistant_id)
+                        self.created.remove(assistant_id)
+            except KeyboardInterrupt:  # interrupted twice during cleanup: the rest is abandoned
+                failed += self.created
+                self.created.clear()
         return failed
 
 
@@ -306,7 +356,7 @@ def open_client(target: Target, transport: httpx.BaseTransport | None = None) ->
     """An HTTP client for a base URL: no redirects followed (a redirect is a verdict, not a detour), and
     each exchange, connect to last byte, bounded by the target's timeout (see ``_deadline``).
 
-    ``transport`` replaces the network (cassettes do).
+    ``transport`` replaces the network: cassettes, an in-process target (see ``_inprocess``).
     """
     from ._deadline import DeadlineTransport
 

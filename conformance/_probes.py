@@ -242,7 +242,8 @@ class _Builder:
             for value in values:
                 self.add(path, keyword, f"value-{value}", req, "accept", f"{where} = {json.dumps(value)}",
                          st.just(value), 1)
-            for index, other in enumerate(_outside(values)):
+            # 'x-outside': values worth probing besides the generic ones, e.g. a value an older contract allowed
+            for index, other in enumerate(_outside(values) + list(node.get("x-outside", []))):
                 self.add(path, keyword, f"outside{index}", req, "reject",
                          f"{where} = {json.dumps(other)}, not one of {json.dumps(values)}", st.just(other), 1)
         if "required" in node and "object" in (type_list or ["object"]):

@@ -104,7 +104,7 @@ class ReferenceServer:
                 return props[name]["default"]
             return body.get(name)
 
-        return {
+        obj = {
             "id": self.new_id(),
             "object": "assistant",
             "created_at": self.now(),
@@ -119,6 +119,10 @@ class ReferenceServer:
             "top_p": value("top_p"),
             "response_format": value("response_format"),
         }
+        for name in props:  # fields of another profile (e.g. reasoning_effort): returned as sent
+            if name not in obj and name in body:
+                obj[name] = body[name]
+        return obj
 
     def resources(self, given: dict[str, Any] | None) -> dict[str, Any] | None:
         if given is None:

@@ -110,13 +110,16 @@ def load_schemas(directory: str | None = None) -> Schemas:
     """Read and check the schemas once per directory."""
     root = Path(directory) if directory else schema_dir()
     raw = {name: _read(root / name) for name in _NAMES}
+    # A set in a subfolder (a profile, e.g. schemas/latest/) shares what is unchanged by $ref into the set
+    # above it ("../assistant.schema.json#/..."), so that set is registered too, and counted in the digest.
+    shared = {name: _read(root.parent / name) for name in _NAMES} if (root.parent / REQUEST).is_file() else {}
     resources = []
-    for name, data in raw.items():
+    for name, data in [*raw.items(), *shared.items()]:
         resource = Resource.from_contents(data, default_specification=DRAFT202012)
         resources.append((data.get("$id", name), resource))
     registry: Registry[Any] = Registry().with_resources(resources)
     digest = hashlib.sha256(
-        b"".join(json.dumps(raw[n], sort_keys=True).encode() for n in _NAMES)
+        b"".join(json.dumps(files[n], sort_keys=True).encode() for files in (raw, shared) for n in files)
     ).hexdigest()
     return Schemas(directory=root, raw=raw, registry=registry, digest=digest)
 
@@ -160,6 +163,8 @@ def _inline(schemas: Schemas, node: Any, base: str, depth: int) -> Any:
             continue
         if key == "x-req" and "x-req" in out:
             out["x-req"] = {**out["x-req"], **value}
+        elif key == "properties" and isinstance(value, dict):  # names here are fields, not keywords
+            out[key] = {name: _inline(schemas, sub, base, depth + 1) for name, sub in value.items()}
         elif key.startswith("x-") or key in ("const", "enum", "default", "description", "title"):
             out[key] = copy.deepcopy(value)
         else:

@@ -21,18 +21,24 @@ from . import _allure, _cassettes
 from ._checks import Context, NonConformance, preflight
 from ._client import Api, NotRecorded, Target, TargetError, mask, open_client
 from ._generate import Pools
+from ._inprocess import DryRunTransport, load_transport
+from ._interrupts import INTERRUPTS
 from ._ledger import Ledger, visible
+from ._limits import BudgetExhausted, Limits
+from ._pools import PoolsFileError, read_pools
 from ._probes import Probe, probes, valid_requests
+from ._profiles import DEFAULT_PROFILE, PROFILES, load_profile, profile_dir
 from ._reference import DEFAULT_API_KEY, ReferenceServer, create_app, documented_models
 from ._reports import REPORT_VERSION, write_reports
 from ._requirements import catalog
-from ._schemas import SchemaError, Schemas, load_schemas, schema_dir
+from ._schemas import SchemaError, Schemas
 from ._server import ServerThread
 
 __all__ = ["RunConfig", "RunState", "suite_schemas"]
 
 EMBEDDED = "embedded reference server"
 REPLAY_BASE = "http://replay.invalid/v1"  # the embedded target when replaying: nothing listens, nothing is sent
+IN_PROCESS_URL = "http://in-process.invalid/v1"
 _STATE = pytest.StashKey["RunState"]()
 _SETUP_ERROR = pytest.StashKey[pytest.UsageError]()
 
@@ -52,6 +58,11 @@ class RunConfig:
     target_name: str
     record_mode: str | None = None  # from the command line; None: cassettes only where a marker or vcr_config asks
     cassette_dir: Path | None = None
+    limits: Limits = field(default_factory=Limits)
+    dry_run: bool = False
+    transport: str | None = None
+    profile: str = DEFAULT_PROFILE
+    max_target_errors: int = 3  # target errors in a row that stop the run (0: never stop)
 
     @property
     def embedded(self) -> bool:
@@ -77,25 +88,49 @@ class RunState:
     examples: int = 0  # examples the current test ran (reports show it)
     cleanup_failed: list[str] = field(default_factory=list)
     not_recorded: list[str] = field(default_factory=list)
+    dry_run: DryRunTransport | None = None
+    budget_exhausted: str | None = None
+    budget_skipped: int = 0
+    closed: bool = False
+
+    def reference(self, api_key: str = DEFAULT_API_KEY, extra_models: tuple[str, ...] = ()) -> ReferenceServer:
+        """A reference server of the run's profile."""
+        models = (set(documented_models(self.schemas)) | set(extra_models)) - {self.config.pools.unknown_model}
+        return ReferenceServer(api_keys=frozenset({api_key}), schemas=self.schemas, models=frozenset(models))
 
     def open(self) -> Api:
         if self.api is not None:
             return self.api
         cfg = self.config
-        if cfg.embedded:
+        transport: httpx.BaseTransport | None = None  # an in-process target (or the dry run's), under the cassettes
+        if cfg.dry_run:  # the reference answers in the target's place; nothing is sent
+            base = cfg.target_url or "http://embedded.invalid/v1"
+            key = cfg.api_key or DEFAULT_API_KEY
+            self.dry_run = DryRunTransport(create_app(self.reference(key, cfg.pools.models)), base)
+            transport = self.dry_run
+            target = Target(base, key, cfg.timeout, cfg.target_name)
+        elif cfg.transport:
+            base = cfg.target_url or IN_PROCESS_URL
+            try:
+                transport = load_transport(cfg.transport, base)
+            except ValueError as exc:
+                pytest.exit(f"conformance: {exc}", returncode=2)
+            target = Target(base, cfg.api_key or DEFAULT_API_KEY, cfg.timeout, cfg.target_name)
+        elif cfg.embedded:
             if cfg.replay_only:
                 base = REPLAY_BASE
             else:
-                self.server = ServerThread(create_app(ReferenceServer()))
+                self.server = ServerThread(create_app(self.reference()))
                 base = self.server.start() + "/v1"
             target = Target(base, cfg.api_key or DEFAULT_API_KEY, cfg.timeout, cfg.target_name)
         else:
             assert cfg.target_url is not None
             target = Target(cfg.target_url, cfg.api_key, cfg.timeout, cfg.target_name)
-        live = None if cfg.replay_only else (lambda: open_client(target))
+        live = None if cfg.replay_only else (lambda: open_client(target, transport))
         self.transport = _cassettes.CassetteTransport(live, _cassettes.Scrubber([target.api_key]))
         self.client = open_client(target, self.transport)
-        self.api = Api(self.client, target)
+        self.api = Api(self.client, target, cfg.limits)
+        INTERRUPTS.install()
         if cfg.replay_only:
             return self.api  # every answer comes from a cassette: there is nothing to reach
         try:
@@ -106,6 +141,10 @@ class RunState:
         return self.api
 
     def close(self) -> None:
+        """Delete what the run created, then release everything; safe to call twice (fixture, sessionfinish)."""
+        if self.closed:
+            return
+        self.closed = True
         if self.api is not None:
             self.cleanup_failed = self.api.cleanup()
         if self.client is not None:
@@ -114,6 +153,7 @@ class RunState:
             self.transport.close()
         if self.server is not None:
             self.server.stop()
+        INTERRUPTS.uninstall()
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -155,9 +195,43 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--cassette-dir", default=None,
                     help="where cassettes are (default: cassettes/<target name>/, cassettes/reference/ for the "
                          "embedded reference server)")
+    _addoption_realworld(group)
 
 
-def _config(config: pytest.Config) -> RunConfig:
+def _addoption_realworld(group: Any) -> None:
+    """Options for real-world targets: profile, pools file, request budget, 429 handling, in-process, dry run."""
+    group.addoption("--profile", default=DEFAULT_PROFILE, choices=PROFILES,
+                    help=f"the contract: {DEFAULT_PROFILE} (the documentation of May 2024, default) or latest "
+                         "(today's spec); see schemas/README.md")
+    group.addoption("--pools", default=None, metavar="FILE",
+                    help='resource pools from a JSON file: {"models": [...], "file_ids": [...], '
+                         '"vector_store_ids": [...], "unknown_model": "...", "no_files": false}; options win')
+    group.addoption("--max-requests", type=int, default=None, metavar="N",
+                    help="never send more than N requests (cleanup included); tests past it are skipped")
+    group.addoption("--max-retries", type=int, default=3, metavar="N",
+                    help="retries of a request answered 429 (default 3); each counts against --max-requests")
+    group.addoption("--max-wait", type=float, default=60.0, metavar="S",
+                    help="longest wait a 429 may ask for, in seconds (default 60); longer is a target error")
+    group.addoption("--transport", default=None, metavar="MODULE:FACTORY",
+                    help="an in-process target: a callable (module:name or file.py:name) returning an httpx "
+                         "transport, called with base_url= if it takes it")
+    group.addoption("--max-target-errors", type=int, default=3, metavar="N",
+                    help="stop after N tests in a row end in a target error (default 3; 0 never stops)")
+    group.addoption("--dry-run", action="store_true",
+                    help="send nothing: the reference answers in the target's place; print what would be sent")
+
+
+def _pools_file(config: pytest.Config) -> dict[str, Any]:
+    path = config.getoption("--pools")
+    if path is None:
+        return {}
+    try:
+        return read_pools(path)
+    except PoolsFileError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _config(config: pytest.Config, schemas: Schemas) -> RunConfig:
     opt = config.getoption
     url = opt("--target-url")
     if url is None:
@@ -172,15 +246,34 @@ def _config(config: pytest.Config) -> RunConfig:
         raise pytest.UsageError(f"the timeout must be a positive number of seconds, not {timeout!r}")
     if not (0 <= opt("--clock-skew") < math.inf):
         raise pytest.UsageError(f"the clock skew must be a number of seconds >= 0, not {opt('--clock-skew')!r}")
-    no_files = opt("--no-files")
-    files = () if no_files else (tuple(opt("--file-id")) if opt("--file-id") else None)
-    stores = () if no_files else (tuple(opt("--vector-store-id")) if opt("--vector-store-id") else None)
+    from_file = _pools_file(config)
+    no_files = opt("--no-files") or from_file.get("no_files", False)
+    files = () if no_files else (tuple(opt("--file-id") or from_file.get("file_ids", ())) or
+                                 (() if "file_ids" in from_file else None))
+    stores = () if no_files else (tuple(opt("--vector-store-id") or from_file.get("vector_store_ids", ())) or
+                                  (() if "vector_store_ids" in from_file else None))
+    unknown = opt("--unknown-model")
+    if unknown == "conformance-unknown-model":
+        unknown = from_file.get("unknown_model", unknown)
     pools = Pools(
-        models=tuple(opt("--model") or documented_models()),
+        models=tuple(opt("--model") or from_file.get("models") or documented_models(schemas)),
         file_ids=files,
         vector_store_ids=stores,
-        unknown_model=opt("--unknown-model"),
+        unknown_model=unknown,
     )
+    max_requests = opt("--max-requests")
+    workers = getattr(config, "workerinput", {}).get("workercount")
+    if max_requests is not None and workers:  # pytest-xdist: each worker spends its share of the budget
+        if max_requests < workers:
+            raise pytest.UsageError(f"--max-requests {max_requests} is less than one request per worker (-n {workers})")
+        max_requests //= workers
+    try:
+        limits = Limits(max_requests, opt("--max-retries"), opt("--max-wait"))
+    except ValueError as exc:
+        raise pytest.UsageError(f"conformance: {exc}") from None
+    in_process = opt("--transport") is not None or opt("--dry-run")
+    if opt("--dry-run") and opt("--record-mode") not in (None, "none"):
+        raise pytest.UsageError("--dry-run sends nothing: it cannot record cassettes (drop --record-mode)")
     report_dir = opt("--report-dir")
     if report_dir:
         _check_report_dir(Path(report_dir))
@@ -189,11 +282,21 @@ def _config(config: pytest.Config) -> RunConfig:
     if opt("--record-mode") == "none" and not cassette_dir.is_dir():
         raise pytest.UsageError(f"--record-mode none replays cassettes, but {cassette_dir} is not a folder; record "
                                 "them first with --record-mode once, or name the folder with --cassette-dir")
+    if opt("--target-name"):
+        name = opt("--target-name")
+    elif url is None:
+        name = "in-process target" if opt("--transport") else EMBEDDED
+    else:
+        name = httpx.URL(url).host or "target"
+    # An in-process target or a dry run never gets the key from the environment: nothing needs it.
+    key = opt("--api-key") or (None if in_process else _env("OPENAI_API_KEY"))
     return RunConfig(
-        target_url=url, api_key=opt("--api-key") or _env("OPENAI_API_KEY"), timeout=timeout,
+        target_url=url, api_key=key, timeout=timeout,
         seed=opt("--seed"), max_examples=max_examples, pools=pools, clock_skew=opt("--clock-skew"),
         report_dir=Path(report_dir) if report_dir else None, target_name=name,
         record_mode=opt("--record-mode"), cassette_dir=cassette_dir,
+        limits=limits, dry_run=opt("--dry-run"), transport=opt("--transport"), profile=opt("--profile"),
+        max_target_errors=max(0, opt("--max-target-errors")),
     )
 
 
@@ -233,11 +336,12 @@ def pytest_configure(config: pytest.Config) -> None:
                                        "filter_headers, ...); --record-mode on the command line wins")
 
 
-def suite_schemas() -> Schemas:
-    """The schemas, with everything the suite derives from them derived once; ``SchemaError`` if they cannot
-    serve (unreadable, invalid, or valid JSON Schema without the annotations and shapes the suite reads)."""
+def suite_schemas(profile: str = DEFAULT_PROFILE) -> Schemas:
+    """The schemas of a profile, with everything the suite derives from them derived once; ``SchemaError`` if
+    they cannot serve (unreadable, invalid, or valid JSON Schema without the annotations and shapes the suite
+    reads)."""
     try:
-        schemas = load_schemas()
+        schemas = load_profile(profile)
         catalog(schemas)
         preflight(schemas)
         pools = Pools(models=documented_models(schemas))
@@ -246,7 +350,7 @@ def suite_schemas() -> Schemas:
     except SchemaError:
         raise
     except Exception as exc:
-        raise SchemaError(f"the schemas in {schema_dir()} are not the suite's schemas "
+        raise SchemaError(f"the schemas in {profile_dir(profile)} are not the suite's schemas "
                           f"({type(exc).__name__}: {exc})") from None
     return schemas
 
@@ -255,10 +359,10 @@ def state(config: pytest.Config) -> RunState:
     """The run's state, created on first use (only runs that collect the suite pay for it)."""
     if _STATE not in config.stash:
         try:
-            schemas = suite_schemas()
+            schemas = suite_schemas(config.getoption("--profile"))
         except SchemaError as exc:
             raise pytest.UsageError(str(exc)) from None
-        run_config = _config(config)
+        run_config = _config(config, schemas)
         ledger = Ledger(catalog(schemas))
         config.stash[_STATE] = RunState(run_config, schemas, ledger,
                                         Context(schemas, ledger, clock_skew=run_config.clock_skew,
@@ -348,6 +452,37 @@ def _findings(exc: BaseException | None) -> Iterator[NonConformance]:
     yield from _findings(exc.__cause__) if exc.__cause__ is not exc else iter(())
 
 
+def _budget_skip(item: pytest.Item) -> RunState | None:
+    if not _suite_collected(item.config) or "conformance" not in getattr(item, "fixturenames", ()):
+        return None
+    return item.config.stash[_STATE]
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    run = _budget_skip(item)
+    if run is not None and run.budget_exhausted:
+        run.budget_skipped += 1
+        pytest.skip(f"conformance: {run.budget_exhausted}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """A test that meets the end of the request budget is skipped, not failed (unless it had found a failure)."""
+    run = _budget_skip(item)
+    before = set(run.ledger.failures) if run is not None else set()
+    try:
+        return (yield)
+    except BudgetExhausted as exc:
+        if run is None:
+            raise
+        run.budget_exhausted = str(exc)
+        run.budget_skipped += 1
+        found = sorted(set(run.ledger.failures) - before)
+        if found:
+            pytest.fail(f"conformance: {exc}, while confirming failures of {', '.join(found)}", pytrace=False)
+        pytest.skip(f"conformance: {exc}")
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     report = yield
@@ -371,6 +506,7 @@ def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: without xdist installed, it must not be required
 def pytest_testnodedown(node: Any, error: Any) -> None:
     """On the xdist controller: merge what a worker found into the run's ledger."""
     wire = getattr(node, "workeroutput", {}).get("conformance")
@@ -405,6 +541,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not _suite_collected(session.config):
         return
     run = session.config.stash[_STATE]
+    run.close()  # also after Ctrl-C: pytest calls this hook on an interrupted session too
     cfg = run.config
     if _is_worker(session.config):
         session.config.workeroutput["conformance"] = {  # type: ignore[attr-defined]
@@ -432,6 +569,10 @@ def _write_report(run: RunState) -> None:
     cfg = run.config
     assert cfg.report_dir is not None
     cfg.report_dir.mkdir(parents=True, exist_ok=True)
+    if run.dry_run is not None:  # a dry run says what would be sent; it has no verdicts to report
+        (cfg.report_dir / "dry-run.txt").write_text("".join(_dry_line(r) + "\n" for r in run.dry_run.requests),
+                                                   encoding="utf-8")
+        return
     report = run.ledger.report(
         cfg.target_url or EMBEDDED,
         {
@@ -440,17 +581,61 @@ def _write_report(run: RunState) -> None:
                 "seed": cfg.seed, "max_examples": cfg.max_examples, "schemas_sha256": run.schemas.digest,
                 "requests": (run.api.requests if run.api else 0) + run.remote_requests,
                 "cleanup_failed": run.cleanup_failed,
-                "target_name": cfg.target_name, "cassettes": _cassette_summary(run),
+                "target_name": cfg.target_name, "cassettes": _cassette_summary(run), **_run_extra(run),
             }
         },
     )
     write_reports(report, cfg.report_dir, cfg.api_key)
 
 
+def _run_extra(run: RunState) -> dict[str, Any]:
+    limits = run.config.limits
+    return {
+        "profile": run.config.profile,
+        "budget": {"max_requests": limits.max_requests, "exhausted": run.budget_exhausted,
+                   "tests_skipped": run.budget_skipped},
+        "rate_limited_retries": run.api.rate_limited if run.api else 0,
+        "in_process": run.config.transport,
+    }
+
+
+def _dry_line(recorded: Any) -> str:
+    body = recorded.body.decode("utf-8", errors="replace")
+    body = body if len(body) <= 300 else body[:300] + f"…({len(recorded.body)} bytes)"
+    return f"{recorded.method} {recorded.url}" + (f" {body}" if body else "")
+
+
+def _dry_run_summary(terminalreporter: Any, run: RunState) -> None:
+    recorded = run.dry_run.requests if run.dry_run else []
+    by_method: dict[str, int] = {}
+    for r in recorded:
+        by_method[r.method] = by_method.get(r.method, 0) + 1
+    terminalreporter.section("conformance dry run")
+    terminalreporter.write_line(f"nothing was sent to {run.config.target_url or 'any target'}; profile {run.config.profile}")
+    if terminalreporter.config.getoption("verbose") > 0:
+        for r in recorded:
+            terminalreporter.write_line("  " + _dry_line(r))
+    split = ", ".join(f"{m} {n}" for m, n in sorted(by_method.items()))
+    terminalreporter.write_line(f"would send {len(recorded)} requests ({split}), cleanup included, to a target that "
+                                "answers as the reference does")
+    from .suite.test_create_assistant import SHRINK_BUDGET
+
+    terminalreporter.write_line(f"  a target that fails a test costs up to {SHRINK_BUDGET} more requests per failing "
+                                f"test (shrinking), and each 429 one more (up to --max-retries "
+                                f"{run.config.limits.max_retries})")
+    if run.config.limits.max_requests is not None:
+        terminalreporter.write_line(f"  --max-requests {run.config.limits.max_requests} caps it in any case")
+    if run.config.report_dir is not None:
+        terminalreporter.write_line(f"requests: {run.config.report_dir / 'dry-run.txt'}")
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     if not _suite_collected(config) or _is_worker(config):
         return
     run = config.stash[_STATE]
+    if run.dry_run is not None:
+        _dry_run_summary(terminalreporter, run)
+        return
     ledger = run.ledger
     total = len(ledger.requirements)
     verdicts = [ledger.verdict(r) for r in ledger.requirements]
@@ -473,5 +658,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(
             f"cassettes: {cassettes['dir']} ({cassettes['record_mode'] or 'per test'}): {cassettes['replayed']} answers "
             f"replayed, {cassettes['recorded']} recorded, {len(run.not_recorded)} tests not recorded")
+    if run.budget_exhausted:
+        terminalreporter.write_line(f"  BUDGET: {run.budget_exhausted}; {run.budget_skipped} test(s) skipped, their "
+                                    "requirements left not exercised")
+    if run.cleanup_failed:
+        terminalreporter.write_line(f"  CLEANUP: {len(run.cleanup_failed)} assistant(s) could not be deleted: "
+                                    + ", ".join(run.cleanup_failed[:20]))
     if run.config.report_dir is not None:
         terminalreporter.write_line(f"reports: {run.config.report_dir / 'compliance.json'} (and .md, .html)")

@@ -30,7 +30,6 @@ from conformance._generate import source_independent
 from conformance._probes import Probe, valid_requests
 from conformance.plugin import RunState
 
-_MAX_TARGET_ERRORS = 3
 SHRINK_BUDGET = 12  # requests a failing test may spend on shrinking
 
 
@@ -88,9 +87,10 @@ def target_down(run: RunState, error: str) -> None:
     """Fail the test with a target error; after a few in a row, stop the run (exit 2 if nothing was judged)."""
     run.ledger.target_errors.append(error)
     run.consecutive_target_errors += 1
-    if run.consecutive_target_errors >= _MAX_TARGET_ERRORS:
+    limit = run.config.max_target_errors  # 0: never stop
+    if limit and run.consecutive_target_errors >= limit:
         judged = run.ledger.judged()
-        pytest.exit(f"conformance: stopping, the target failed {_MAX_TARGET_ERRORS} tests in a row"
+        pytest.exit(f"conformance: stopping, the target failed {limit} tests in a row"
                     f"{'' if judged else ' and has not answered one request the suite could judge'}: {error}",
                     returncode=1 if judged else 2)
     pytest.fail(f"target error: {error}", pytrace=False)

@@ -1,0 +1,92 @@
+"""Ctrl-C without leaks: an interrupt never lands between a create leaving and its id being recorded.
+
+While installed (the plugin installs it for the run, in the main thread), SIGINT and SIGTERM raise
+``KeyboardInterrupt`` as usual, except inside ``deferred()`` blocks, where the signal is held until the
+block ends. ``Api.send`` wraps each request and the recording of the assistant it created in such a
+block, so every assistant the target created is known and the cleanup at the end of the run deletes it.
+A signal is also remembered until consumed: Python swallows an exception raised while a gc callback runs
+(Hypothesis installs one), so ``check()`` raises it again before the next request.
+During the cleanup (``cleaning()``), a first signal only says what is going on; a second abandons it.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+__all__ = ["INTERRUPTS", "Interrupts"]
+
+_SIGNALS = tuple(s for s in (signal.SIGINT, getattr(signal, "SIGTERM", None)) if s is not None)
+
+
+class Interrupts:
+    def __init__(self) -> None:
+        self.depth = 0
+        self.pending = False
+        self.cleaning_left: Callable[[], int] | None = None
+        self.signals_in_cleanup = 0
+        self._previous: dict[int, Any] = {}
+
+    @property
+    def installed(self) -> bool:
+        return bool(self._previous)
+
+    def install(self) -> None:
+        if self.installed or threading.current_thread() is not threading.main_thread():
+            return
+        for sig in _SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def uninstall(self) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        self._previous.clear()
+        self.depth, self.pending = 0, False
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.cleaning_left is not None:
+            self.signals_in_cleanup += 1
+            if self.signals_in_cleanup >= 2:
+                raise KeyboardInterrupt
+            print(f"\nconformance: deleting the {self.cleaning_left()} assistant(s) this run created; "
+                  "interrupt again to abandon them", file=sys.stderr, flush=True)
+            return
+        self.pending = True  # kept until consumed: a raise that lands in a gc callback is swallowed
+        if self.depth:
+            return
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        """Raise the interrupt that came and was not consumed (``Api.send`` calls this before each request)."""
+        if self.pending and self.cleaning_left is None:
+            self.pending = False
+            raise KeyboardInterrupt
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Hold interrupts until the block ends (then raise the one that came)."""
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+            if not self.depth and self.pending and self.cleaning_left is None:
+                self.pending = False
+                raise KeyboardInterrupt
+
+    @contextmanager
+    def cleaning(self, left: Callable[[], int]) -> Iterator[None]:
+        """The run's cleanup: one interrupt is noted, the second raises KeyboardInterrupt in the block."""
+        self.cleaning_left, self.signals_in_cleanup, self.pending = left, 0, False
+        try:
+            yield
+        finally:
+            self.cleaning_left = None
+
+
+INTERRUPTS = Interrupts()

@@ -1,0 +1,74 @@
+"""Helpers for real-world tests: ``conformance serve`` in a subprocess, inspected through ``GET /_inspect``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from conformance._server import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = "conformance-test-key"
+
+
+@dataclass
+class Served:
+    """A running ``conformance serve --inspect``: its base URL and a view of what it saw."""
+
+    base: str
+    root: str
+    proc: subprocess.Popen[bytes]
+
+    def inspect(self) -> dict[str, Any]:
+        return httpx.get(self.root + "/_inspect", timeout=10).json()
+
+
+@contextmanager
+def serve(*args: str) -> Iterator[Served]:
+    """``conformance serve --inspect ARGS`` on a free port, stopped at the end."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "conformance", "serve", "--port", str(port), "--inspect", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    root = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    try:
+        while True:
+            try:
+                httpx.get(root + "/_inspect", timeout=1)
+                break
+            except httpx.HTTPError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("conformance serve did not start") from None
+                time.sleep(0.1)
+        yield Served(root + "/v1", root, proc)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def run(*args: str, timeout: float = 300, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """``conformance run ARGS`` in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "conformance", "run", *args], capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL, cwd=cwd)
+
+
+def report(directory: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((directory / "compliance.json").read_text(encoding="utf-8"))
+    return data
+
+
+def verdicts(directory: Path) -> dict[str, str]:
+    return {row["id"]: row["verdict"] for row in report(directory)["requirements"]}
+
+
+def failed(directory: Path) -> set[str]:
+    return {rid for rid, verdict in verdicts(directory).items() if verdict == "failed"}
