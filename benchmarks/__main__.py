@@ -18,6 +18,7 @@ server; the requests each needed to find each defect.
 from __future__ import annotations
 
 import argparse
+import atexit
 import datetime
 import json
 import os
@@ -92,11 +93,16 @@ def _version(name: str) -> str:
 
 def _env(*, bytecode_cache: bool = True, **extra: str) -> dict[str, str]:
     """The environment of every process the benchmark starts: this one's, with bytecode caching on (Python's
-    default: this machine sets PYTHONDONTWRITEBYTECODE, which makes every start compile every module), and
-    the repository on the path (for ``benchmarks._plugin`` and ``benchmarks._server``)."""
+    default; this machine sets PYTHONDONTWRITEBYTECODE), and the repository on the path (for
+    ``benchmarks._plugin`` and ``benchmarks._server``). Without the cache, nothing is read from or written to
+    ``__pycache__``: every module is compiled at every start, as in an image that never wrote its .pyc files."""
     env = {**os.environ, **extra}
-    if bytecode_cache:
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if not bytecode_cache:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        empty = tempfile.mkdtemp(prefix="bench-no-pycache-")  # no .pyc to read there
+        atexit.register(shutil.rmtree, empty, True)
+        env["PYTHONPYCACHEPREFIX"] = empty
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
     return env
 
@@ -279,8 +285,7 @@ def default_run(*, bytecode_cache: bool = True, cwd: Path | None = None) -> Figu
     return {"exit_code": result.code, "seconds": round(result.seconds, 2), "max_rss_mib": round(result.max_rss_mib, 1),
             "requests": report["run"]["requests"], "passed": report["summary"]["passed"],
             "requirements": report["summary"]["requirements"],
-            "bytecode_cache": bytecode_cache or "PYTHONDONTWRITEBYTECODE" not in os.environ,
-            "fresh_directory": cwd is None}
+            "bytecode_cache": bytecode_cache, "fresh_directory": cwd is None}
 
 
 def warm_up(st_cli: Path | None, spec: Path | None, base: str) -> Figures:
@@ -560,8 +565,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         same.mkdir()
         default_run(cwd=same)  # leaves ./.hypothesis behind, as a developer's second run finds it
         step("default_run_again_same_directory", lambda: default_run(cwd=same))
-        if "PYTHONDONTWRITEBYTECODE" in os.environ:
-            step("default_run_without_bytecode_cache", lambda: default_run(bytecode_cache=False))
+        step("default_run_without_bytecode_cache", lambda: default_run(bytecode_cache=False))
         before = step("ceiling_before", lambda: with_cpu(srv, lambda: ceiling(base, ns.seconds), lambda f: f["requests"]))
         record = Path(tmp) / "requests.pickle"
         sent_before = counts(root).get("", 0)
