@@ -18,6 +18,7 @@ server; the requests each needed to find each defect.
 from __future__ import annotations
 
 import argparse
+import atexit
 import datetime
 import json
 import os
@@ -92,11 +93,16 @@ def _version(name: str) -> str:
 
 def _env(*, bytecode_cache: bool = True, **extra: str) -> dict[str, str]:
     """The environment of every process the benchmark starts: this one's, with bytecode caching on (Python's
-    default: this machine sets PYTHONDONTWRITEBYTECODE, which makes every start compile every module), and
-    the repository on the path (for ``benchmarks._plugin`` and ``benchmarks._server``)."""
+    default; this machine sets PYTHONDONTWRITEBYTECODE), and the repository on the path (for
+    ``benchmarks._plugin`` and ``benchmarks._server``). Without the cache, nothing is read from or written to
+    ``__pycache__``: every module is compiled at every start, as in an image that never wrote its .pyc files."""
     env = {**os.environ, **extra}
-    if bytecode_cache:
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if not bytecode_cache:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        empty = tempfile.mkdtemp(prefix="bench-no-pycache-")  # no .pyc to read there
+        atexit.register(shutil.rmtree, empty, True)
+        env["PYTHONPYCACHEPREFIX"] = empty
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
     return env
 
@@ -279,8 +285,7 @@ def default_run(*, bytecode_cache: bool = True, cwd: Path | None = None) -> Figu
     return {"exit_code": result.code, "seconds": round(result.seconds, 2), "max_rss_mib": round(result.max_rss_mib, 1),
             "requests": report["run"]["requests"], "passed": report["summary"]["passed"],
             "requirements": report["summary"]["requirements"],
-            "bytecode_cache": bytecode_cache or "PYTHONDONTWRITEBYTECODE" not in os.environ,
-            "fresh_directory": cwd is None}
+            "bytecode_cache": bytecode_cache, "fresh_directory": cwd is None}
 
 
 def warm_up(st_cli: Path | None, spec: Path | None, base: str) -> Figures:
@@ -446,7 +451,7 @@ def catalog(root: str, st_cli: Path | None, spec: Path | None, workers: int, max
                 if full["failures"] else full
             entry["schemathesis"] = {"full": full, "first": first, "flagged": bool(full["failures"])}
         line = f"{kind:7} {name:38} ours: exit={ours['exit_code']} flagged={ours['flagged']} " \
-               f"detected@{ours.get('detected_at')} run={ours['report_requests']}"
+               f"detected@{ours.get('detected_at')} run={ours['requests']}"
         if "schemathesis" in entry:
             sts = entry["schemathesis"]
             line += f" | st: flagged={sts['flagged']} first={sts['first']['requests']} run={sts['full']['requests']} " \
@@ -475,7 +480,7 @@ def catalog_table(result: Figures) -> None:
         o = e["ours"]
         hit = sorted(set(o["failed"]) & set(e["expected"]))
         cells = [name, ("yes " + ",".join(hit)) if o["flagged"] else f"NO (failed: {','.join(o['failed']) or '-'})",
-                 f"{o.get('detected_at')} / {o.get('first_failed_test_end')} / {o['report_requests']}"]
+                 f"{o.get('detected_at')} / {o.get('first_failed_test_end')} / {o['requests']}"]
         if has_st:
             s = e["schemathesis"]
             codes = sorted({f["code"] for f in s["full"]["failures"] if f["code"]})
@@ -492,10 +497,15 @@ def catalog_table(result: Figures) -> None:
             f"baseline); {sum(not e['schemathesis']['flagged'] for e in variants.values())}/{len(variants)} variants passed")
         both = [n for n in st_flagged if n in ours_flagged]
         missed = [n for n in st_flagged if n not in ours_flagged]
-        fewer = [n for n in both if (defects[n]["ours"]["first_failed_test_end"] or 10**9)
-                 < defects[n]["schemathesis"]["first"]["requests"]]
-        say(f"flagged by Schemathesis and by ours: {len(both)}; by Schemathesis only: {missed or 'none'}; "
-            f"of those both flag, ours needed fewer requests (to the end of its first failing test) on {len(fewer)}")
+        def compare(key: str) -> str:
+            pairs = [(defects[n]["ours"][key] or 10**9, defects[n]["schemathesis"]["first"]["requests"]) for n in both]
+            return (f"fewer on {sum(a < b for a, b in pairs)}, as many on {sum(a == b for a, b in pairs)}, "
+                    f"more on {sum(a > b for a, b in pairs)}")
+
+        say(f"flagged by Schemathesis and by ours: {len(both)}; by Schemathesis only: {missed or 'none'}")
+        say(f"  requests, ours to the end of its first failing test vs Schemathesis to its first failure: "
+            f"{compare('first_failed_test_end')}")
+        say(f"  requests, ours to the detecting request vs Schemathesis to its first failure: {compare('detected_at')}")
         for name, e in variants.items():
             if e["schemathesis"]["flagged"]:
                 codes = sorted({f["code"] for f in e["schemathesis"]["full"]["failures"] if f["code"]})
@@ -555,8 +565,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         same.mkdir()
         default_run(cwd=same)  # leaves ./.hypothesis behind, as a developer's second run finds it
         step("default_run_again_same_directory", lambda: default_run(cwd=same))
-        if "PYTHONDONTWRITEBYTECODE" in os.environ:
-            step("default_run_without_bytecode_cache", lambda: default_run(bytecode_cache=False))
+        step("default_run_without_bytecode_cache", lambda: default_run(bytecode_cache=False))
         before = step("ceiling_before", lambda: with_cpu(srv, lambda: ceiling(base, ns.seconds), lambda f: f["requests"]))
         record = Path(tmp) / "requests.pickle"
         sent_before = counts(root).get("", 0)
@@ -591,6 +600,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         replayed = step("replay", lambda: with_cpu(srv, lambda: replay(base, recorded), lambda f: f["requests"]))
         say(f"  replay of the suite's requests: {replayed['rps'] / ceiling_rps:.1%} of the ceiling; the suite's test phase "
             f"ran at {suite['rps_tests'] / replayed['rps']:.1%} of the replay")
+        # The same, split: the few requests whose body passes 100 kB (the 256,000-code-point and 10,000-id
+        # probes) against all the others.
+        large = [r for r in recorded if r[3] is not None and len(r[3]) > 100_000]
+        small = [r for r in recorded if not (r[3] is not None and len(r[3]) > 100_000)]
+        step("replay_without_large_bodies", lambda: with_cpu(srv, lambda: replay(base, small), lambda f: f["requests"]))
+        step("replay_large_bodies_only", lambda: with_cpu(srv, lambda: replay(base, large), lambda f: f["requests"]))
         step("generation", lambda: generation(ns.max_examples))
         if st_cli is not None and spec is not None:
             st_fig = step("schemathesis", lambda: with_cpu(srv, lambda: st_run(st_cli, spec, base, root),
