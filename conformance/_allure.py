@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import allure
+import allure_commons
 import pytest
+from allure_commons.logger import AllureFileLogger
 from allure_commons.types import AttachmentType
 
 from ._client import mask
@@ -101,6 +103,10 @@ class _Labeller:
         except Exception as err:  # a report that cannot be labelled must not change the verdict
             item.warn(pytest.PytestWarning(f"conformance: could not label the Allure result: {err!r}"))
 
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        _skip_own_fixtures(session.config)
+
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         run = self.run_state()
         directory = getattr(session.config.option, "allure_report_dir", None)
@@ -120,6 +126,60 @@ class _Labeller:
         path = Path(directory) / "environment.properties"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(mask(text, cfg.api_key), encoding="utf-8")
+
+
+# The suite's own fixtures: Allure would write a container file for each, per test (four files in five of a
+# run's), recording only that 'conformance' was set up.
+_OWN_FIXTURES = frozenset({"conformance", "conformance_run", "conformance_cassette", "vcr_config", "probe", "key"})
+
+
+class _WithoutOwnFixtures:
+    """Allure's file writer, minus the containers that record nothing but the suite's own fixtures."""
+
+    def __init__(self, writer: AllureFileLogger) -> None:
+        self.writer: Any = writer  # allure-python is untyped
+
+    @allure_commons.hookimpl
+    def report_result(self, result: Any) -> None:
+        self.writer.report_result(result)
+
+    @allure_commons.hookimpl
+    def report_container(self, container: Any) -> None:
+        names = {str(step.name).split("::")[0] for step in [*container.befores, *container.afters]}
+        if not names <= _OWN_FIXTURES:
+            self.writer.report_container(container)
+
+    @allure_commons.hookimpl
+    def report_attached_file(self, source: Any, file_name: Any) -> None:
+        self.writer.report_attached_file(source, file_name)
+
+    @allure_commons.hookimpl
+    def report_attached_data(self, body: Any, file_name: Any) -> None:
+        self.writer.report_attached_data(body, file_name)
+
+    @allure_commons.hookimpl
+    def report_globals(self, globals_item: Any) -> None:
+        self.writer.report_globals(globals_item)
+
+
+def _skip_own_fixtures(config: pytest.Config) -> None:
+    """Put ``_WithoutOwnFixtures`` in place of allure-pytest's file writer for the session; the writer is put
+    back before allure-pytest's own clean-up unregisters it."""
+    manager = allure_commons.plugin_manager
+    for writer in manager.get_plugins():
+        if not isinstance(writer, AllureFileLogger):
+            continue
+        name = manager.get_name(writer)
+        manager.unregister(writer)
+        wrapper = _WithoutOwnFixtures(writer)
+        manager.register(wrapper)
+
+        def restore(writer: AllureFileLogger = writer, wrapper: _WithoutOwnFixtures = wrapper,
+                    name: str | None = name) -> None:
+            manager.unregister(wrapper)
+            manager.register(writer, name)
+
+        config.add_cleanup(restore)
 
 
 def _property(value: str) -> str:

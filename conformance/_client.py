@@ -160,6 +160,7 @@ class Api:
         self.target = target
         self.created: list[str] = []
         self.requests = 0
+        self.answered = 0  # operations answered (a 429 waited out and retried is not an answer yet)
         self.limits = limits or Limits()
         self.rate_limited = 0  # 429 answers waited out and retried
 
@@ -191,6 +192,7 @@ class Api:
                 if method == "POST" and path == "/assistants":
                     self._record(exchange)
             if exchange.received.status != 429:
+                self.answered += 1
                 return exchange
             time.sleep(self._wait_429(exchange, attempt))
             attempt += 1

@@ -7,6 +7,7 @@ the leaf's path. Everything else in the carrier is minimal, so the leaf is the o
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
@@ -46,6 +47,23 @@ class Probe:
     description: str
     strategy: st.SearchStrategy[Any] = field(compare=False, repr=False)
     max_examples: int = 3
+    # The exact payloads, in order, when the probe is a fixed set of values rather than drawn (most are):
+    # the suite sends them as they are, without Hypothesis.
+    values: tuple[Any, ...] | None = field(default=None, compare=False, repr=False)
+    keyword: str = ""
+    depth: int = 0  # fields and items between the body and the probed value
+    rank: int = 0  # among its requirement's probes of the same outcome, nearest miss first; 0 leads
+    index: int = 0  # in schema order
+
+    @property
+    def schedule(self) -> tuple[int, int, bool, int, int]:
+        """When the suite runs it: breadth-first over requirements (every requirement's lead probe before any
+        requirement's second one); within a round, the rules a server writes by hand (limits, enums, required
+        fields, malformed bodies) before what a schema validator gives for free (types), and large bodies
+        last; then fixed probes before drawn ones, the cheapest body first, and schema order."""
+        cost = len(_bytes(self.values[0])) if self.values is not None else 0
+        group = 2 if self.keyword in _SIZES else 0 if _NEARNESS.get(self.keyword, 2) <= 1 else 1
+        return (self.rank, group, self.values is None, cost, self.index)
 
 
 UNKNOWN_FIELD = "x_conformance_unknown_field"
@@ -59,6 +77,10 @@ _WRONG_TYPES: tuple[tuple[str, Any], ...] = (
     ("object", {}),
     ("null", None),
 )
+# For each expected JSON type, the wrong kinds of value nearest to it, tried first: the ones a lax server
+# takes for it (a boolean for a number, as Python's bool is an int; an array for an object).
+_NEAR_KINDS = {"object": ("array",), "array": ("object",), "number": ("boolean", "numeric-string"),
+               "integer": ("boolean", "numeric-string", "number"), "string": ("integer", "number")}
 _TYPE_ERRORS = {"type", "oneOf", "anyOf", "const", "enum"}
 _PATTERN_BREAKERS = ("has space", "dot.name", "naïve", "emoji😀", "slash/name", "semi;colon", "tab\tname", "ünïcode")
 MALFORMED: tuple[tuple[str, bytes], ...] = (
@@ -83,27 +105,34 @@ def _with(base: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
     return out
 
 
-def _embed(node: Node, path: Path, leaf: st.SearchStrategy[Any], pools: Pools) -> st.SearchStrategy[Any]:
-    """The carrier for ``path`` with ``leaf`` drawn at its end."""
+def _carrier(node: Node, path: Path, pools: Pools) -> Callable[[Any], Any]:
+    """The function that puts a leaf value at the end of ``path`` in the simplest valid request reaching it."""
     if not path:
-        return leaf
+        return _identity
     step, rest = path[0], path[1:]
     kind = step[0]
     if kind == "branch":
         keyword = "oneOf" if "oneOf" in node else "anyOf"
-        return _embed(_merge(node, node[keyword][step[1]]), rest, leaf, pools)
+        return _carrier(_merge(node, node[keyword][step[1]]), rest, pools)
     if kind == "key":
         name = step[1]
         base = minimal_object(node, pools, include=name)
-        return _embed(node["properties"][name], rest, leaf, pools).map(lambda v: _with(base, name, v))
+        inner = _carrier(node["properties"][name], rest, pools)
+        return lambda v: _with(base, name, inner(v))
     if kind == "item":
-        return _embed(node["items"], rest, leaf, pools).map(lambda v: [v])
+        inner = _carrier(node["items"], rest, pools)
+        return lambda v: [inner(v)]
     if kind == "value":
-        return _embed(node["additionalProperties"], rest, leaf, pools).map(lambda v: {"key": v})
+        inner = _carrier(node["additionalProperties"], rest, pools)
+        return lambda v: {"key": inner(v)}
     if kind == "name":
         value = minimal(node["additionalProperties"], pools)
-        return leaf.map(lambda k: {k: value})
+        return lambda k: {k: value}
     raise ValueError(f"unknown path step {step!r}")
+
+
+def _identity(value: Any) -> Any:
+    return value
 
 
 def _node_at(root: Node, path: Path) -> Node:
@@ -160,15 +189,24 @@ class _Builder:
         self.out: dict[str, Probe] = {}
 
     def add(self, path: Path, keyword: str, variant: str, requirement: str | None, expect: Expect,
-            description: str, leaf: st.SearchStrategy[Any], max_examples: int = 3) -> None:
+            description: str, leaf: st.SearchStrategy[Any] | tuple[Any, ...], max_examples: int = 3) -> None:
+        """Add a probe; ``leaf`` is a strategy to draw from, or the fixed values to send, in order."""
         if requirement is None:
             return
         where = format_path(path)
         pid = f"{where}:{keyword}:{variant}"
         if pid in self.out:
             return
-        strategy = _embed(self.root, path, leaf, self.pools)
-        self.out[pid] = Probe(pid, requirement, expect, where, description, strategy, max_examples)
+        carrier = _carrier(self.root, path, self.pools)
+        depth = sum(1 for step in path if step[0] != "branch")
+        if isinstance(leaf, tuple):
+            values = tuple(carrier(v) for v in leaf)
+            strategy: st.SearchStrategy[Any] = st.sampled_from(values) if len(values) > 1 else st.just(values[0])
+            self.out[pid] = Probe(pid, requirement, expect, where, description, strategy, len(values), values,
+                                  keyword, depth)
+        else:
+            self.out[pid] = Probe(pid, requirement, expect, where, description, leaf.map(carrier), max_examples,
+                                  None, keyword, depth)
 
     def node_probes(self, path: Path, node: Node, inherited: str | None) -> None:
         xreq = node.get("x-req", {})
@@ -180,7 +218,7 @@ class _Builder:
         # Wrong JSON types (and values matching no oneOf branch), one probe per kind of value.
         type_req = _req(node, "type", inherited) if ("type" in xreq or "oneOf" in xreq) else None
         if type_req:
-            for label, value in _WRONG_TYPES:
+            for label, value in _nearest_first(_json_types(node)):
                 errors = list(validator.iter_errors(value))
                 at_root = all(not e.relative_path for e in errors)
                 if "type" in xreq:
@@ -189,36 +227,38 @@ class _Builder:
                     fits = all(e.validator in _TYPE_ERRORS for e in errors)
                 if errors and at_root and fits:
                     self.add(path, "type", label, type_req, "reject",
-                             f"{where} given a JSON {label} ({json.dumps(value)})", st.just(value), 1)
+                             f"{where} given a JSON {label} ({json.dumps(value)})", (value,))
         if "number" in type_list or "integer" in type_list:
             req = _req(node, "type", inherited)
             for label, value in (("nan", math.nan), ("infinity", math.inf), ("-infinity", -math.inf)):
                 self.add(path, "type", label, req, "reject", f"{where} given the non-finite number {label}",
-                         st.just(value), 1)
+                         (value,))
         if "number" in type_list and "minimum" in node and "maximum" in node:
             # A value no shorter decimal can stand for: a server that stores floats with less precision
             # cannot echo it.
             inner = node["minimum"] + (node["maximum"] - node["minimum"]) / 3
             self.add(path, "type", "full-precision", _req(node, "type", inherited), "accept",
-                     f"{where} = {inner!r}, a full-precision double", st.just(inner), 1)
+                     f"{where} = {inner!r}, a full-precision double", (inner,))
         if "null" in type_list:
             self.add(path, "type", "null", _req(node, "type", inherited), "accept", f"{where} given null",
-                     st.just(None), 1)
+                     (None,))
 
         if "maxLength" in node:
             n = node["maxLength"]
             req = _req(node, "maxLength", inherited)
             self.add(path, "maxLength", "at-limit", req, "accept", f"{where} exactly {n} code points",
                      text_of_length(node, n))
+            # One example past the limit (any n + 1 code points are too many); three at it, where how a server
+            # counts (bytes, UTF-16 units) shows.
             self.add(path, "maxLength", "past-limit", req, "reject", f"{where} of {n + 1} code points",
-                     text_of_length(node, n + 1))
+                     text_of_length(node, n + 1), 1)
         if "pattern" in node:
             req = _req(node, "pattern", inherited)
             bad = [s for s in _PATTERN_BREAKERS
                    if not re.fullmatch(node["pattern"], s) and len(s) <= node.get("maxLength", len(s))]
             for index, text in enumerate(bad):
                 self.add(path, "pattern", f"breaker{index}", req, "reject",
-                         f"{where} {text!r} outside {node['pattern']}", st.just(text), 1)
+                         f"{where} {text!r} outside {node['pattern']}", (text,))
         if "maxItems" in node:
             self._items(path, node, inherited)
         if "maxProperties" in node:
@@ -229,23 +269,20 @@ class _Builder:
             limit = node[keyword]
             req = _req(node, keyword, inherited)
             at = [limit, float(limit)] if float(limit).is_integer() else [limit]
-            self.add(path, keyword, "at-limit", req, "accept", f"{where} exactly {limit}",
-                     st.sampled_from(at), len(at))
+            self.add(path, keyword, "at-limit", req, "accept", f"{where} exactly {limit}", tuple(at))
             self.add(path, keyword, "just-past", req, "reject", f"{where} just past {limit}",
-                     st.just(limit + sign * _tiny(limit)), 1)
-            self.add(path, keyword, "past", req, "reject", f"{where} at {limit + sign}",
-                     st.just(limit + sign), 1)
+                     (limit + sign * _tiny(limit),))
+            self.add(path, keyword, "past", req, "reject", f"{where} at {limit + sign}", (limit + sign,))
         values = node.get("enum", [node["const"]] if "const" in node else None)
         if values is not None:
             keyword = "enum" if "enum" in node else "const"
             req = _req(node, keyword, inherited)
             for value in values:
-                self.add(path, keyword, f"value-{value}", req, "accept", f"{where} = {json.dumps(value)}",
-                         st.just(value), 1)
+                self.add(path, keyword, f"value-{value}", req, "accept", f"{where} = {json.dumps(value)}", (value,))
             # 'x-outside': values worth probing besides the generic ones, e.g. a value an older contract allowed
             for index, other in enumerate(_outside(values) + list(node.get("x-outside", []))):
                 self.add(path, keyword, f"outside{index}", req, "reject",
-                         f"{where} = {json.dumps(other)}, not one of {json.dumps(values)}", st.just(other), 1)
+                         f"{where} = {json.dumps(other)}, not one of {json.dumps(values)}", (other,))
         if "required" in node and "object" in (type_list or ["object"]):
             self._required(path, node, inherited)
         if node.get("additionalProperties") is False:
@@ -253,7 +290,7 @@ class _Builder:
             carrier = minimal_object(node, self.pools)
             self.add(path, "additionalProperties", "unknown-field", req, "reject",
                      f"{where} with the undocumented field {UNKNOWN_FIELD!r}",
-                     st.just(_with(carrier, UNKNOWN_FIELD, "value")), 1)
+                     (_with(carrier, UNKNOWN_FIELD, "value"),))
         branches = node.get("oneOf", [])
         if branches and all(set(b) <= {"required"} for b in branches):
             self._exclusive(path, node, inherited)
@@ -264,7 +301,7 @@ class _Builder:
                          valid(_merge(node, branch), self.pools))
         if "x-resource" in node and node["x-resource"] == "model":
             self.add(path, "x-resource", "unknown", _req(node, "x-resource", inherited), "reject-4xx",
-                     f"{where} names a model that does not exist", st.just(self.pools.unknown_model), 1)
+                     f"{where} names a model that does not exist", (self.pools.unknown_model,))
 
     def _items(self, path: Path, node: Node, inherited: str | None) -> None:
         n = node["maxItems"]
@@ -279,8 +316,9 @@ class _Builder:
             return lambda m: [m[i % len(m)] for i in range(count)]
 
         self.add(path, "maxItems", "at-limit", req, "accept", f"{where} with exactly {n} items", motif.map(cycle(n)))
+        # One example past the limit: the count is what is probed, and the items are valid ones.
         self.add(path, "maxItems", "past-limit", req, "reject", f"{where} with {n + 1} items",
-                 motif.map(cycle(n + 1)))
+                 motif.map(cycle(n + 1)), 1)
 
     def _pairs(self, path: Path, node: Node, inherited: str | None) -> None:
         n = node["maxProperties"]
@@ -296,7 +334,7 @@ class _Builder:
             )
 
         self.add(path, "maxProperties", "at-limit", req, "accept", f"{where} with exactly {n} pairs", pairs(n))
-        self.add(path, "maxProperties", "past-limit", req, "reject", f"{where} with {n + 1} pairs", pairs(n + 1))
+        self.add(path, "maxProperties", "past-limit", req, "reject", f"{where} with {n + 1} pairs", pairs(n + 1), 1)
 
     def _required(self, path: Path, node: Node, inherited: str | None) -> None:
         where = format_path(path)
@@ -307,7 +345,7 @@ class _Builder:
             req = req or _req(node, "required", inherited)
             without = {k: v for k, v in full.items() if k != key}
             self.add(path, "required", f"missing-{key}", req, "reject", f"{where} without its required {key!r}",
-                     st.just(without), 1)
+                     (without,))
 
     def _exclusive(self, path: Path, node: Node, inherited: str | None) -> None:
         where = format_path(path)
@@ -325,18 +363,37 @@ class _Builder:
             self.add(path, "oneOf", f"branch{index}", req, "accept", f"{where} with only {branch['required']}",
                      st.fixed_dictionaries(chosen))
         self.add(path, "oneOf", "both", req, "reject", f"{where} with all of {keys}", both, 2)
-        self.add(path, "oneOf", "neither", req, "reject", f"{where} with none of {keys}", st.just({}), 1)
+        self.add(path, "oneOf", "neither", req, "reject", f"{where} with none of {keys}", ({},))
 
 
 def _outside(values: list[Any]) -> list[Any]:
+    """Values outside an enum, nearest first: a valid value in capitals, then a value unlike any."""
     strings = [v for v in values if isinstance(v, str)]
     out: list[Any] = []
     if strings:
-        out.append("conformance_unknown_value")
         upper = strings[0].upper()
         if upper not in values:
             out.append(upper)
+        out.append("conformance_unknown_value")
     return out
+
+
+def _json_types(node: Node) -> list[str]:
+    """The JSON types a node allows, its branches' included."""
+    types = node.get("type")
+    out = [types] if isinstance(types, str) else list(types or [])
+    for value in node.get("enum", [node["const"]] if "const" in node else []):
+        out.append("string" if isinstance(value, str) else "null" if value is None else "number")
+    for branch in node.get("oneOf", []) + node.get("anyOf", []):
+        out += _json_types(branch)
+    return list(dict.fromkeys(out))
+
+
+def _nearest_first(types: list[str]) -> list[tuple[str, Any]]:
+    """The wrong kinds of value, those nearest to one of ``types`` first."""
+    near = [kind for t in types for kind in _NEAR_KINDS.get(t, ())]
+    rank = {kind: i for i, kind in enumerate(dict.fromkeys(near))}
+    return sorted(_WRONG_TYPES, key=lambda item: rank.get(item[0], len(rank)))
 
 
 @functools.cache
@@ -350,8 +407,33 @@ def probes(pools: Pools, schemas: Schemas | None = None) -> tuple[Probe, ...]:
     malformed = root.get("x-req", {}).get("x-malformed", {}).get("id")
     for label, data in MALFORMED:
         builder.add((), "x-malformed", label, malformed, "reject", f"a body that is not a JSON object ({label})",
-                    st.just(RawBody(data)), 1)
-    return tuple(builder.out.values())
+                    (RawBody(data),))
+    return _ranked(list(builder.out.values()))
+
+
+# Within a requirement, the probes nearest to a valid request first: a server that gets the near miss right
+# (a value just past a limit, a valid enum value in capitals) rarely gets the far one wrong, not the reverse.
+_NEARNESS = {"enum": 0, "const": 0, "minimum": 0, "maximum": 0, "required": 1, "oneOf": 1, "pattern": 1,
+             "x-malformed": 1, "additionalProperties": 2, "x-resource": 2, "type": 3,
+             "maxLength": 4, "maxItems": 4, "maxProperties": 4}
+_SIZES = {"maxLength", "maxItems", "maxProperties"}
+
+
+def _ranked(found: list[Probe]) -> tuple[Probe, ...]:
+    groups: dict[tuple[str, bool], list[int]] = {}
+    for i, probe in enumerate(found):
+        groups.setdefault((probe.requirement, probe.expect == "accept"), []).append(i)
+    rank: dict[int, int] = {}
+    for members in groups.values():
+        members.sort(key=lambda i: (_NEARNESS.get(found[i].keyword, 2), found[i].depth, found[i].values is None, i))
+        rank.update((i, r) for r, i in enumerate(members))
+    return tuple(dataclasses.replace(probe, rank=rank[i], index=i) for i, probe in enumerate(found))
+
+
+def _bytes(value: Any) -> bytes:
+    if isinstance(value, RawBody):
+        return value.data
+    return json.dumps(value, ensure_ascii=False, allow_nan=True, separators=(",", ":")).encode("utf-8")
 
 
 def valid_requests(pools: Pools, schemas: Schemas | None = None) -> st.SearchStrategy[dict[str, Any]]:

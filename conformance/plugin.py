@@ -19,7 +19,7 @@ import pytest
 
 from . import _allure, _cassettes
 from ._checks import Context, NonConformance, preflight
-from ._client import Api, NotRecorded, Target, TargetError, mask, open_client
+from ._client import Api, NotRecorded, Target, mask, open_client
 from ._generate import Pools
 from ._inprocess import DryRunTransport, load_transport
 from ._interrupts import INTERRUPTS
@@ -131,13 +131,8 @@ class RunState:
         self.client = open_client(target, self.transport)
         self.api = Api(self.client, target, cfg.limits)
         INTERRUPTS.install()
-        if cfg.replay_only:
-            return self.api  # every answer comes from a cassette: there is nothing to reach
-        try:
-            self.api.send("GET", "/assistants/conformance-reachability-check")
-        except TargetError as exc:
-            self.ledger.target_errors.append(str(exc))
-            pytest.exit(f"conformance: the target cannot be reached (the first request failed): {exc}", returncode=2)
+        # No request of its own to see whether the target is there: the run's first request tells (a target
+        # that does not answer it ends the run, exit 2: see the suite's target_down).
         return self.api
 
     def close(self) -> None:
@@ -331,6 +326,8 @@ def _suite_collected(config: pytest.Config) -> bool:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "probes(*expect): parametrize 'probe' with the probes that expect these outcomes")
+    config.addinivalue_line("markers", "phase(first, rest=first): run this test in that phase of the run (lower "
+                                       "first); a probe that leads its requirement in 'first', the others in 'rest'")
     _allure.install(config, lambda: config.stash.get(_STATE, None))
     config.addinivalue_line("markers", "vcr(**options): vcrpy options for this test's cassette (record_mode, "
                                        "filter_headers, ...); --record-mode on the command line wins")
@@ -391,6 +388,29 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         raise config.stash[_SETUP_ERROR]
     if any("conformance_run" in getattr(item, "fixturenames", ()) for item in items):
         state(config)
+    _schedule(items)
+
+
+def _schedule(items: list[pytest.Item]) -> None:
+    """Put the tests marked with a phase in run order, in the places they hold in ``items`` (other tests keep
+    theirs): by phase, then probes breadth-first over requirements (``Probe.schedule``). A defect then shows
+    within the first requests that can show it, which matters when a budget or ``-x`` cuts a run short."""
+    slots = [i for i, item in enumerate(items) if item.get_closest_marker("phase") is not None]
+
+    def key(item: pytest.Item) -> tuple[int, tuple[Any, ...]]:
+        marker = item.get_closest_marker("phase")
+        assert marker is not None
+        first = int(marker.args[0])
+        rest = int(marker.args[1]) if len(marker.args) > 1 else first
+        callspec = getattr(item, "callspec", None)
+        probe = callspec.params.get("probe") if callspec is not None else None
+        if isinstance(probe, Probe):
+            return (first if probe.rank == 0 else rest, probe.schedule)
+        return (first, ())
+
+    ordered = sorted((items[i] for i in slots), key=key)
+    for i, item in zip(slots, ordered, strict=True):
+        items[i] = item
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ likes (never, a byte at a time, half a body, an endless body, a lie in Content-L
 bomb). ``FaultServer`` serves one fault on a free loopback port from an asyncio loop in a background
 thread, records every request it received (to prove what reached it, e.g. an Authorization header), and
 with ``only_create`` answers everything but ``POST .../assistants`` like a sane server (404 with the error
-envelope), so the run gets past its reachability check and into the tests.
+envelope), so only the creates show the fault (the retrieves, deletes and cleanup do not).
 """
 
 from __future__ import annotations

@@ -37,8 +37,18 @@ class _TargetDown(BaseException):
     """Stops Hypothesis at once: a target error is not a bug to shrink."""
 
 
-def explore(run: RunState, strategy: st.SearchStrategy[Any], body: Callable[[Any], None], max_examples: int) -> None:
-    """Run ``body`` on examples of ``strategy``, seeded by the run, without a database, shrinking failures."""
+class _Found(BaseException):
+    """Stops Hypothesis at a probe's first failing example, which is reported as it is."""
+
+    def __init__(self, finding: NonConformance) -> None:
+        super().__init__(str(finding))
+        self.finding = finding
+
+
+def explore(run: RunState, strategy: st.SearchStrategy[Any], body: Callable[[Any], None], max_examples: int,
+            *, shrink: bool = True) -> None:
+    """Run ``body`` on examples of ``strategy``, seeded by the run, without a database; a failure is shrunk
+    (within ``SHRINK_BUDGET`` requests), or with ``shrink=False`` reported at once, the run's first."""
 
     failing: set[bytes] = set()
     spent = 0
@@ -57,14 +67,17 @@ def explore(run: RunState, strategy: st.SearchStrategy[Any], body: Callable[[Any
             body(value)
         except TargetError as exc:
             raise _TargetDown(str(exc)) from None
-        except NonConformance:
+        except NonConformance as exc:
+            if not shrink:
+                raise _Found(exc) from None
             failing.add(key)
             raise
 
     test = settings(
         max_examples=max_examples, database=None, deadline=None, print_blob=False,
         suppress_health_check=list(HealthCheck),
-        phases=[p for p in Phase if p is not Phase.explain],  # it re-runs failures traced, to name suite lines
+        # explain re-runs failures traced, to name suite lines
+        phases=[p for p in Phase if p is not Phase.explain and (shrink or p is not Phase.shrink)],
     )(seed(run.config.seed)(given(strategy)(guarded)))
     error: str | None = None
     # Without a database Hypothesis never reads the test's database key, yet derives it from the test's
@@ -76,6 +89,8 @@ def explore(run: RunState, strategy: st.SearchStrategy[Any], body: Callable[[Any
             test()
     except _TargetDown as exc:
         error = str(exc)
+    except _Found as found:
+        raise found.finding from None
     finally:
         if error is None:  # answered, conforming or not
             run.consecutive_target_errors = 0
@@ -83,9 +98,41 @@ def explore(run: RunState, strategy: st.SearchStrategy[Any], body: Callable[[Any
         target_down(run, error)
 
 
+def check_each(run: RunState, values: tuple[Any, ...], body: Callable[[Any], None]) -> None:
+    """Run ``body`` on each of ``values`` in turn, without Hypothesis; stops at the first failure."""
+    error: str | None = None
+    try:
+        for value in values:
+            run.examples += 1
+            try:
+                body(value)
+            except TargetError as exc:
+                error = str(exc)
+                break
+    finally:
+        if error is None:  # answered, conforming or not
+            run.consecutive_target_errors = 0
+    if error is not None:
+        target_down(run, error)
+
+
+def run_probe(run: RunState, probe: Probe, body: Callable[[Any], None]) -> None:
+    """A probe's examples: its fixed values as they are, or drawn ones. Either way the first failing example
+    is the evidence: a probe is minimal by construction (the simplest request reaching the probed value), so
+    shrinking would spend requests to change little."""
+    limit = max(1, min(probe.max_examples, run.config.max_examples))
+    if probe.values is not None:
+        check_each(run, probe.values[:limit], body)
+    else:
+        explore(run, probe.strategy, body, limit, shrink=False)
+
+
 def target_down(run: RunState, error: str) -> None:
-    """Fail the test with a target error; after a few in a row, stop the run (exit 2 if nothing was judged)."""
+    """Fail the test with a target error; after a few in a row, stop the run (exit 2 if nothing was judged).
+    A target that has not answered a single request, the run's first, cannot be reached: exit 2 at once."""
     run.ledger.target_errors.append(error)
+    if run.api is not None and run.api.answered == 0:
+        pytest.exit(f"conformance: the target cannot be reached (the first request failed): {error}", returncode=2)
     run.consecutive_target_errors += 1
     limit = run.config.max_target_errors  # 0: never stop
     if limit and run.consecutive_target_errors >= limit:
@@ -111,8 +158,10 @@ def verify_created(run: RunState, ex: Exchange, payload: dict[str, Any], require
     return body
 
 
-# The cheapest tests run first (pytest keeps file order): a defect they show is found within the first
-# few dozen requests instead of after the ~400 the probes send.
+# The run's order (the plugin sorts by phase): the key checks; the smallest valid request; one refused probe
+# per requirement; the id's lifecycle; valid requests; accepted probes; the other refused probes. Most
+# defects then show within the first hundred requests, which matters when a budget or -x cuts a run short.
+@pytest.mark.phase(0)
 @pytest.mark.parametrize("key", [None, "conformance-wrong-key-0000"], ids=["missing-key", "wrong-key"])
 def test_unauthorized(conformance: RunState, key: str | None) -> None:
     """A valid request without a valid API key: 401 with the error envelope."""
@@ -132,6 +181,18 @@ def test_unauthorized(conformance: RunState, key: str | None) -> None:
     target_down(conformance, error)
 
 
+@pytest.mark.phase(1)
+def test_minimal_request_is_accepted(conformance: RunState) -> None:
+    """The smallest valid request, only a model: 200, an assistant object, every documented default."""
+    api = conformance.open()
+
+    def body(payload: dict[str, Any]) -> None:
+        verify_created(conformance, api.create(payload), payload, None)
+
+    check_each(conformance, ({"model": conformance.config.pools.models[0]},), body)
+
+
+@pytest.mark.phase(3)
 def test_created_assistant_can_be_retrieved_and_deleted(conformance: RunState) -> None:
     """The id can be referenced: GET returns the same assistant, DELETE removes it, GET then answers 404."""
     api = conformance.open()
@@ -151,6 +212,7 @@ def test_created_assistant_can_be_retrieved_and_deleted(conformance: RunState) -
             max(1, min(5, conformance.config.max_examples)))
 
 
+@pytest.mark.phase(4)
 def test_valid_requests_are_accepted_and_echoed(conformance: RunState) -> None:
     """Valid requests over every field and branch: 200, an assistant object, fields echoed, defaults set."""
     api = conformance.open()
@@ -162,6 +224,7 @@ def test_valid_requests_are_accepted_and_echoed(conformance: RunState) -> None:
             conformance.config.max_examples)
 
 
+@pytest.mark.phase(5)
 @pytest.mark.probes("accept")
 def test_accepted(conformance: RunState, probe: Probe) -> None:
     """Values exactly at a limit, null where allowed, every branch and enum value: accepted and echoed."""
@@ -170,9 +233,10 @@ def test_accepted(conformance: RunState, probe: Probe) -> None:
     def body(payload: dict[str, Any]) -> None:
         verify_created(conformance, api.create(payload), payload, probe.requirement)
 
-    explore(conformance, probe.strategy, body, min(probe.max_examples, conformance.config.max_examples))
+    run_probe(conformance, probe, body)
 
 
+@pytest.mark.phase(2, 6)
 @pytest.mark.probes("reject", "reject-4xx")
 def test_refused(conformance: RunState, probe: Probe) -> None:
     """A request that breaks exactly one requirement: refused with 400 and the error envelope."""
@@ -185,4 +249,4 @@ def test_refused(conformance: RunState, probe: Probe) -> None:
             error_envelope(ctx, ex)
         raise_findings(ctx.take())
 
-    explore(conformance, probe.strategy, body, min(probe.max_examples, conformance.config.max_examples))
+    run_probe(conformance, probe, body)
