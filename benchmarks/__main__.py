@@ -38,7 +38,7 @@ from typing import Any
 import httpx
 
 from conformance._reference import DEFAULT_API_KEY
-from conformance._server import free_port
+from conformance._server import free_port, started_process
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = Path(os.environ.get("BENCH_SPEC", "/work/shared/reference/openai-openapi-2024-05-13.yaml"))
@@ -170,29 +170,9 @@ class Server:
 def server(catalog: bool) -> Iterator[Server]:
     """``benchmarks._server`` in a subprocess on a free loopback port."""
     port = free_port()
-    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed below; catalog servers log the crashes they are built to have
     cmd = [sys.executable, "-m", "benchmarks._server", "--port", str(port), *(["--catalog"] if catalog else [])]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=log, stderr=log)
-    root = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(root + "/_bench/counts", timeout=1)
-                break
-            except httpx.HTTPError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    raise RuntimeError("the benchmark server did not start: " + log.read().decode()[-800:]) from None
-                time.sleep(0.1)
-        yield Server(root, proc.pid)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with started_process(cmd, port, 60, ready="/_bench/counts", cwd=ROOT, env=_env()) as proc:
+        yield Server(f"http://127.0.0.1:{port}", proc.pid)
 
 
 def with_cpu(srv: Server, fn: Callable[[], Figures], requests: Callable[[Figures], int]) -> Figures:

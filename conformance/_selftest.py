@@ -20,11 +20,9 @@ from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from ._catalog import DEFECTS, EXPECTED, VARIANTS
 from ._reference import DEFAULT_API_KEY
-from ._server import free_port
+from ._server import free_port, server_process
 
 __all__ = ["Outcome", "catalog_server", "run_target", "score"]
 
@@ -51,32 +49,8 @@ class Outcome:
 def catalog_server() -> Iterator[str]:
     """Start ``conformance serve --catalog`` on a free loopback port; yields its root URL."""
     port = free_port()
-    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in finally; the server logs tracebacks of the crashes it is built to have
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "conformance", "serve", "--catalog", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=log,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(url + "/v1/assistants/x", timeout=1)
-                break
-            except httpx.HTTPError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    err = log.read().decode(errors="replace")
-                    raise RuntimeError(f"the catalog server did not start: {err[-500:]}") from None
-                time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with server_process([sys.executable, "-m", "conformance", "serve", "--catalog", "--port", str(port)], port) as root:
+        yield root
 
 
 def run_target(base_url: str, *, max_examples: int, seed: int, extra: Iterable[str] = ()) -> tuple[int, dict, str, float]:

@@ -1,20 +1,23 @@
-"""Serve an ASGI app with uvicorn on a free loopback port, in a background thread of this process."""
+"""Serve an ASGI app with uvicorn on a free loopback port, in a background thread of this process; or run a
+server command in a process of its own (``server_process``)."""
 
 from __future__ import annotations
 
 import socket
 import subprocess
+import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import httpx
 import uvicorn
 
-__all__ = ["ServerThread", "free_port", "server_process"]
+__all__ = ["ServerThread", "free_port", "server_process", "started_process"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -59,25 +62,41 @@ class ServerThread:
 
 
 @contextmanager
-def server_process(argv: Sequence[str], port: int, timeout: float = 30.0) -> Iterator[str]:
-    """Run ``argv``, a server listening on loopback ``port``, in a process of its own until exit; yields its
-    root URL (``http://127.0.0.1:PORT``) once ``GET /v1/assistants/x`` gets an answer."""
-    proc = subprocess.Popen(list(argv), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def started_process(argv: Sequence[str], port: int, timeout: float = 30.0, *, ready: str = "/v1/assistants/x",
+                    cwd: str | Path | None = None, env: Mapping[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``argv``, a server listening on loopback ``port``, in a process of its own until exit; yields the
+    process once ``GET ready`` gets an answer. Its stderr is kept in a temporary file: the end of it is
+    in the error when the server does not start."""
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in finally; servers may log the crashes they are built to have
+    proc = subprocess.Popen(list(argv), stdout=subprocess.DEVNULL, stderr=log, cwd=cwd,
+                            env=None if env is None else dict(env))
     root = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                httpx.get(root + "/v1/assistants/x", timeout=5)
+                httpx.get(root + ready, timeout=5)
                 break
             except httpx.HTTPError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the server {' '.join(argv[:4])}... did not start on {root}") from None
+                    log.seek(0)
+                    err = log.read().decode(errors="replace")[-800:]
+                    raise RuntimeError(f"the server {' '.join(argv[:4])}... did not start on {root}: {err}") from None
                 time.sleep(0.1)
-        yield root
+        yield proc
     finally:
         proc.terminate()
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
+        log.close()
+
+
+@contextmanager
+def server_process(argv: Sequence[str], port: int, timeout: float = 30.0, *, ready: str = "/v1/assistants/x",
+                   cwd: str | Path | None = None, env: Mapping[str, str] | None = None) -> Iterator[str]:
+    """``started_process``, yielding the server's root URL (``http://127.0.0.1:PORT``)."""
+    with started_process(argv, port, timeout, ready=ready, cwd=cwd, env=env):
+        yield f"http://127.0.0.1:{port}"

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from conformance._server import free_port
+from conformance._server import free_port, server_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,26 +21,11 @@ def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str
 
 
 @pytest.fixture(scope="session")
-def reference_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def reference_url() -> Iterator[str]:
     """``conformance serve`` in its own process on a free port; yields the base URL (``.../v1``)."""
     port = free_port()
-    log = (tmp_path_factory.mktemp("serve") / "serve.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "conformance", "serve", "--port", str(port)],
-                            stdout=log, stderr=log, cwd=ROOT)
-    base = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(base + "/assistants/x", timeout=1)
-            break
-        except httpx.HTTPError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("conformance serve did not start")
-            time.sleep(0.1)
-    yield base
-    proc.terminate()
-    proc.wait(10)
-    log.close()
+    with server_process([sys.executable, "-m", "conformance", "serve", "--port", str(port)], port, cwd=ROOT) as root:
+        yield root + "/v1"
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from conformance._server import free_port
+from conformance._server import free_port, server_process
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "conformance-test-key"
@@ -26,7 +25,6 @@ class Served:
 
     base: str
     root: str
-    proc: subprocess.Popen[bytes]
 
     def inspect(self) -> dict[str, Any]:
         return httpx.get(self.root + "/_inspect", timeout=10).json()
@@ -36,23 +34,9 @@ class Served:
 def serve(*args: str) -> Iterator[Served]:
     """``conformance serve --inspect ARGS`` on a free port, stopped at the end."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "conformance", "serve", "--port", str(port), "--inspect", *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
-    root = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    try:
-        while True:
-            try:
-                httpx.get(root + "/_inspect", timeout=1)
-                break
-            except httpx.HTTPError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("conformance serve did not start") from None
-                time.sleep(0.1)
-        yield Served(root + "/v1", root, proc)
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with server_process([sys.executable, "-m", "conformance", "serve", "--port", str(port), "--inspect", *args], port,
+                        ready="/_inspect", cwd=ROOT) as root:
+        yield Served(root + "/v1", root)
 
 
 def run(*args: str, timeout: float = 300, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:

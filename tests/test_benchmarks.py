@@ -3,16 +3,14 @@ server-side request count both tools are measured by."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 import yaml
 
 from benchmarks._spec import rename_repeated_anchors, restrict
-from conformance._server import free_port
+from conformance._server import free_port, server_process
 from tests.conftest import ROOT
 
 TWICE = """\
@@ -57,23 +55,10 @@ def test_restrict_keeps_the_assistant_operations_and_what_they_reach() -> None:
 
 def test_the_benchmark_server_counts_requests_per_mount() -> None:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "benchmarks._server", "--port", str(port), "--catalog"],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    root = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(root + "/_bench/counts", timeout=1)
-                break
-            except httpx.HTTPError:
-                assert proc.poll() is None and time.monotonic() < deadline, "the benchmark server did not start"
-                time.sleep(0.1)
+    with server_process([sys.executable, "-m", "benchmarks._server", "--port", str(port), "--catalog"], port,
+                        ready="/_bench/counts", cwd=ROOT) as root:
         headers = {"Authorization": "Bearer conformance-test-key", "OpenAI-Beta": "assistants=v2"}
         assert httpx.post(root + "/v1/assistants", json={"model": "gpt-4o"}, headers=headers).status_code == 200
         httpx.get(root + "/broken/id-reused/v1/assistants/x", headers=headers)
         httpx.get(root + "/broken/id-reused/v1/assistants/y", headers=headers)
         assert httpx.get(root + "/_bench/counts").json() == {"": 1, "/broken/id-reused": 2}
-    finally:
-        proc.terminate()
-        proc.wait(10)

@@ -13,11 +13,14 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from conformance._client import EVIDENCE_BODY, MAX_BODY, Api, Target, TargetError, open_client
-from conformance._server import free_port
+from conformance._reference import ReferenceServer, create_app
+from conformance._rehearsal import Rehearsal
+from conformance._server import ServerThread, free_port
 
 from .conftest import ROOT
 from .faults import FAULTS, FaultServer, Run, gzip_bomb, run_suite
@@ -288,3 +291,38 @@ def test_broken_schemas_get_one_line_and_exit_2(command: str, name: str, how: st
     args = ["run", "--api-key", KEY, "--report-dir", str(tmp_path / "reports")] if command == "run" else [command]
     run = run_suite(*args, cwd=tmp_path, env={"CONFORMANCE_SCHEMA_DIR": str(schemas)})
     assert_one_line_error(run, expected)
+
+
+class _CutCreatesAfter:
+    """ASGI middleware: passes the first ``creates`` POST /assistants through, then breaks every later one off
+    mid-answer (the connection closes after the status line), like a server that starts resetting connections.
+    Everything else (GET, DELETE) is still answered, so the run's cleanup can delete what it created."""
+
+    def __init__(self, app: Any, creates: int) -> None:
+        self.app, self.creates = app, creates
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].endswith("/assistants"):
+            if self.creates <= 0:
+                await send({"type": "http.response.start", "status": 200,
+                            "headers": [(b"content-type", b"application/json"), (b"content-length", b"1000")]})
+                raise ConnectionResetError("cut off on purpose")  # uvicorn closes the connection
+            self.creates -= 1
+        await self.app(scope, receive, send)
+
+
+def test_a_run_stopped_by_target_errors_reports_after_its_cleanup(tmp_path: Path) -> None:
+    """--max-target-errors stops the run with pytest.exit; the cleanup still runs before compliance.json is
+    written, so the report counts every request the server received, deletes included, and nothing is left."""
+    reference = ReferenceServer(api_keys=frozenset({KEY}))
+    counted = Rehearsal(_CutCreatesAfter(create_app(reference), creates=12), reference)
+    with ServerThread(counted) as root:
+        run = suite(root + "/v1", tmp_path)
+    assert run.returncode == 1, run.evidence()
+    assert "the target failed 3 tests in a row" in run.output, run.evidence()
+    log = [(entry["method"], entry.get("status")) for entry in counted.log]
+    last_create = max(i for i, (method, _) in enumerate(log) if method == "POST")
+    assert ("DELETE", 200) in log[last_create:], f"no cleanup after the stop, so nothing to test: {log}"
+    assert reference.store == {}, f"left behind: {sorted(reference.store)}"
+    assert run.report["run"]["cleanup_failed"] == []
+    assert run.report["run"]["requests"] == counted.requests, run.evidence()

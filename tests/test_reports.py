@@ -15,13 +15,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from jsonschema import Draft202012Validator
 from starlette.applications import Starlette
@@ -30,7 +28,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from conformance._allure import find_allure
-from conformance._server import ServerThread, free_port
+from conformance._server import ServerThread, free_port, server_process
 
 from .conftest import ROOT, run_cli
 
@@ -44,26 +42,12 @@ SCREENSHOTS = ROOT / "reports"
 
 
 @pytest.fixture(scope="module")
-def catalog_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def catalog_url() -> Iterator[str]:
     """``conformance serve --catalog`` accepting only SECRET; yields ``http://127.0.0.1:PORT``."""
     port = free_port()
-    log = (tmp_path_factory.mktemp("serve") / "serve.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "conformance", "serve", "--catalog", "--port", str(port),
-                             "--api-key", SECRET], stdout=log, stderr=log, cwd=ROOT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(base + "/v1/assistants/x", timeout=1)
-            break
-        except httpx.HTTPError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("conformance serve --catalog did not start")
-            time.sleep(0.1)
-    yield base
-    proc.terminate()
-    proc.wait(10)
-    log.close()
+    with server_process([sys.executable, "-m", "conformance", "serve", "--catalog", "--port", str(port),
+                         "--api-key", SECRET], port, cwd=ROOT) as root:
+        yield root
 
 
 def _run(target: str, report_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
