@@ -53,6 +53,7 @@ class Probe:
     keyword: str = ""
     depth: int = 0  # fields and items between the body and the probed value
     rank: int = 0  # among its requirement's probes of the same outcome, nearest miss first; 0 leads
+    part: str = ""  # a part of its requirement with a lead of its own: "exactly one of" is two conditions
     index: int = 0  # in schema order
 
     @property
@@ -189,7 +190,8 @@ class _Builder:
         self.out: dict[str, Probe] = {}
 
     def add(self, path: Path, keyword: str, variant: str, requirement: str | None, expect: Expect,
-            description: str, leaf: st.SearchStrategy[Any] | tuple[Any, ...], max_examples: int = 3) -> None:
+            description: str, leaf: st.SearchStrategy[Any] | tuple[Any, ...], max_examples: int = 3,
+            part: str = "") -> None:
         """Add a probe; ``leaf`` is a strategy to draw from, or the fixed values to send, in order."""
         if requirement is None:
             return
@@ -203,10 +205,10 @@ class _Builder:
             values = tuple(carrier(v) for v in leaf)
             strategy: st.SearchStrategy[Any] = st.sampled_from(values) if len(values) > 1 else st.just(values[0])
             self.out[pid] = Probe(pid, requirement, expect, where, description, strategy, len(values), values,
-                                  keyword, depth)
+                                  keyword, depth, part=part)
         else:
             self.out[pid] = Probe(pid, requirement, expect, where, description, leaf.map(carrier), max_examples,
-                                  None, keyword, depth)
+                                  None, keyword, depth, part=part)
 
     def node_probes(self, path: Path, node: Node, inherited: str | None) -> None:
         xreq = node.get("x-req", {})
@@ -362,8 +364,9 @@ class _Builder:
             chosen = {k: valid(props[k], self.pools) for k in branch["required"]}
             self.add(path, "oneOf", f"branch{index}", req, "accept", f"{where} with only {branch['required']}",
                      st.fixed_dictionaries(chosen))
-        self.add(path, "oneOf", "both", req, "reject", f"{where} with all of {keys}", both, 2)
-        self.add(path, "oneOf", "neither", req, "reject", f"{where} with none of {keys}", ({},))
+        # Exactly one of: at least one (a server may forget) and at most one (a server may forget that instead).
+        self.add(path, "oneOf", "both", req, "reject", f"{where} with all of {keys}", both, 2, part="at-most-one")
+        self.add(path, "oneOf", "neither", req, "reject", f"{where} with none of {keys}", ({},), part="at-least-one")
 
 
 def _outside(values: list[Any]) -> list[Any]:
@@ -420,9 +423,9 @@ _SIZES = {"maxLength", "maxItems", "maxProperties"}
 
 
 def _ranked(found: list[Probe]) -> tuple[Probe, ...]:
-    groups: dict[tuple[str, bool], list[int]] = {}
+    groups: dict[tuple[str, bool, str], list[int]] = {}
     for i, probe in enumerate(found):
-        groups.setdefault((probe.requirement, probe.expect == "accept"), []).append(i)
+        groups.setdefault((probe.requirement, probe.expect == "accept", probe.part), []).append(i)
     rank: dict[int, int] = {}
     for members in groups.values():
         members.sort(key=lambda i: (_NEARNESS.get(found[i].keyword, 2), found[i].depth, found[i].values is None, i))

@@ -56,3 +56,14 @@ def verdicts(directory: Path) -> dict[str, str]:
 
 def failed(directory: Path) -> set[str]:
     return {rid for rid, verdict in verdicts(directory).items() if verdict == "failed"}
+
+
+def non_finite(value: Any) -> bool:
+    """Whether a payload holds NaN or an infinity anywhere (a string such as "Infinity" does not count)."""
+    if isinstance(value, float):
+        return value != value or value in (float("inf"), float("-inf"))
+    if isinstance(value, dict):
+        return any(non_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return any(non_finite(v) for v in value)
+    return False

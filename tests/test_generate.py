@@ -16,20 +16,12 @@ from conformance._reference import documented_models
 from conformance._requirements import catalog
 from conformance._schemas import REQUEST, load_schemas
 
+from .serving import non_finite
+
 POOLS = Pools(models=documented_models())
 SCHEMAS = load_schemas()
 VALIDATOR = SCHEMAS.validator(REQUEST)
 PROBES = probes(POOLS, SCHEMAS)
-
-
-def _non_finite(value: Any) -> bool:
-    if isinstance(value, float):
-        return value != value or value in (float("inf"), float("-inf"))
-    if isinstance(value, dict):
-        return any(_non_finite(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_non_finite(v) for v in value)
-    return False
 
 
 def _refuse(name: str) -> None:
@@ -67,7 +59,7 @@ def test_reject_probes_are_invalid(probe: Probe) -> None:
             assert VALIDATOR.is_valid(payload)  # schema-valid, but names a resource that does not exist
             assert payload["model"] not in POOLS.models
             return
-        if _non_finite(payload):
+        if non_finite(payload):
             # JSON Schema cannot see non-finite numbers (every comparison with NaN is false); they are
             # invalid because they are not JSON at all.
             with pytest.raises(ValueError):
