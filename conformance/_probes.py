@@ -386,7 +386,9 @@ def _json_types(node: Node) -> list[str]:
     types = node.get("type")
     out = [types] if isinstance(types, str) else list(types or [])
     for value in node.get("enum", [node["const"]] if "const" in node else []):
-        out.append("string" if isinstance(value, str) else "null" if value is None else "number")
+        out.append("null" if value is None else "boolean" if isinstance(value, bool) else
+                   "string" if isinstance(value, str) else "number" if isinstance(value, (int, float)) else
+                   "array" if isinstance(value, list) else "object")
     for branch in node.get("oneOf", []) + node.get("anyOf", []):
         out += _json_types(branch)
     return list(dict.fromkeys(out))

@@ -47,8 +47,9 @@ class _Found(BaseException):
 
 def explore(run: RunState, strategy: st.SearchStrategy[Any], body: Callable[[Any], None], max_examples: int,
             *, shrink: bool = True) -> None:
-    """Run ``body`` on examples of ``strategy``, seeded by the run, without a database; a failure is shrunk
-    (within ``SHRINK_BUDGET`` requests), or with ``shrink=False`` reported at once, the run's first."""
+    """Run ``body`` on examples of ``strategy``, seeded by the run, without a database. A failure is shrunk
+    (within ``SHRINK_BUDGET`` requests); with ``shrink=False`` the first failing example ends the test as it
+    is, with no request after it."""
 
     failing: set[bytes] = set()
     spent = 0
