@@ -84,22 +84,33 @@ def _set(path: list[str], key: str, value: Any) -> Callable[[dict[str, Any]], No
     return patch
 
 
+def _shift(path: list[str], key: str, delta: int) -> Callable[[dict[str, Any]], None]:
+    """The schema's own limit at ``path``, moved by ``delta``: a limit off by one, whatever the schema says."""
+    def patch(s: dict[str, Any]) -> None:
+        node = s
+        for step in path:
+            node = node[step]
+        node[key] += delta
+
+    return patch
+
+
 _DELETE = object()
 P = ["properties"]
 FN_NAME = ["$defs", "function_tool", "properties", "function", "properties", "name"]
 FS = [*P, "tool_resources", "properties", "file_search"]
 
-_schema("name-max-257", _set([*P, "name"], "maxLength", 257), "REQ-NAME-MAXLEN")
-_schema("name-max-255", _set([*P, "name"], "maxLength", 255), "REQ-NAME-MAXLEN")
-_schema("description-max-513", _set([*P, "description"], "maxLength", 513), "REQ-DESCRIPTION-MAXLEN")
+_schema("name-max-257", _shift([*P, "name"], "maxLength", +1), "REQ-NAME-MAXLEN")
+_schema("name-max-255", _shift([*P, "name"], "maxLength", -1), "REQ-NAME-MAXLEN")
+_schema("description-max-513", _shift([*P, "description"], "maxLength", +1), "REQ-DESCRIPTION-MAXLEN")
 _schema("instructions-max-unchecked", _set([*P, "instructions"], "maxLength", _DELETE), "REQ-INSTRUCTIONS-MAXLEN")
-_schema("tools-max-129", _set([*P, "tools"], "maxItems", 129), "REQ-TOOLS-MAXITEMS")
-_schema("tools-max-127", _set([*P, "tools"], "maxItems", 127), "REQ-TOOLS-MAXITEMS")
-_schema("metadata-17-pairs", _set(["$defs", "metadata"], "maxProperties", 17), "REQ-METADATA-MAXPAIRS")
-_schema("metadata-key-65", _set(["$defs", "metadata", "propertyNames"], "maxLength", 65), "REQ-METADATA-KEY-MAXLEN")
-_schema("metadata-value-any-type", _set(["$defs", "metadata"], "additionalProperties", {"maxLength": 512}),
+_schema("tools-max-129", _shift([*P, "tools"], "maxItems", +1), "REQ-TOOLS-MAXITEMS")
+_schema("tools-max-127", _shift([*P, "tools"], "maxItems", -1), "REQ-TOOLS-MAXITEMS")
+_schema("metadata-17-pairs", _shift(["$defs", "metadata"], "maxProperties", +1), "REQ-METADATA-MAXPAIRS")
+_schema("metadata-key-65", _shift(["$defs", "metadata", "propertyNames"], "maxLength", +1), "REQ-METADATA-KEY-MAXLEN")
+_schema("metadata-value-any-type", _set(["$defs", "metadata", "additionalProperties"], "type", _DELETE),
         "REQ-METADATA-VALUE-TYPE")
-_schema("metadata-value-513", _set(["$defs", "metadata", "additionalProperties"], "maxLength", 513),
+_schema("metadata-value-513", _shift(["$defs", "metadata", "additionalProperties"], "maxLength", +1),
         "REQ-METADATA-VALUE-MAXLEN")
 _schema("temperature-max-exclusive", _set([*P, "temperature"], "maximum", 1.999999), "REQ-TEMPERATURE-MAX")
 _schema("temperature-max-2.5", _set([*P, "temperature"], "maximum", 2.5), "REQ-TEMPERATURE-MAX")
@@ -146,12 +157,12 @@ _schema("file-search-both-accepted", lambda s: _props(s)["tool_resources"]["prop
     anyOf=_props(s)["tool_resources"]["properties"]["file_search"].pop("oneOf")), "REQ-FILE-SEARCH-ONEOF")
 _schema("file-search-neither-accepted", _set(FS, "oneOf", _DELETE), "REQ-FILE-SEARCH-ONEOF")
 _schema("code-interpreter-21-files",
-        _set([*P, "tool_resources", "properties", "code_interpreter", "properties", "file_ids"], "maxItems", 21),
+        _shift([*P, "tool_resources", "properties", "code_interpreter", "properties", "file_ids"], "maxItems", +1),
         "REQ-CI-FILE-IDS-MAXITEMS")
-_schema("vector-store-ids-2", _set([*FS, "properties", "vector_store_ids"], "maxItems", 2),
+_schema("vector-store-ids-2", _shift([*FS, "properties", "vector_store_ids"], "maxItems", +1),
         "REQ-VECTOR-STORE-IDS-MAXITEMS")
 _schema("vector-store-files-10001",
-        _set([*FS, "properties", "vector_stores", "items", "properties", "file_ids"], "maxItems", 10001),
+        _shift([*FS, "properties", "vector_stores", "items", "properties", "file_ids"], "maxItems", +1),
         "REQ-VECTOR-STORE-FILE-IDS-MAXITEMS")
 _schema("response-format-any-string",
         lambda s: _props(s)["response_format"]["oneOf"][0].pop("enum"), "REQ-RESPONSE-FORMAT-ONEOF")
@@ -219,11 +230,15 @@ class _Counting(ReferenceServer):
     """Counts string length its own (wrong) way for one field, after schema validation passes."""
 
     field_name = "instructions"
-    limit = 256000
 
     @staticmethod
     def length(text: str) -> int:
         return len(text)
+
+    @property
+    def limit(self) -> int:
+        """The field's maxLength, as the schema states it."""
+        return int(self.schemas.request["properties"][self.field_name]["maxLength"])
 
     def validate(self, body: Any) -> Response | None:
         problem = super().validate(body)
@@ -243,7 +258,6 @@ class _Utf16(_Counting):
 @defect("name-counts-bytes", "REQ-NAME-MAXLEN")
 class _Bytes(_Counting):
     field_name = "name"
-    limit = 256
 
     @staticmethod
     def length(text: str) -> int:
@@ -255,7 +269,8 @@ class _KeyUtf16(ReferenceServer):
     def validate(self, body: Any) -> Response | None:
         problem = super().validate(body)
         meta = body.get("metadata") if problem is None else None
-        if isinstance(meta, dict) and any(len(k.encode("utf-16-le")) // 2 > 64 for k in meta):
+        limit = self.schemas.request["properties"]["metadata"]["propertyNames"]["maxLength"]
+        if isinstance(meta, dict) and any(len(k.encode("utf-16-le")) // 2 > limit for k in meta):
             return self.error(400, "metadata key too long", param="metadata")
         return problem
 

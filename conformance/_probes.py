@@ -62,7 +62,9 @@ class Probe:
         requirement's second one); within a round, the rules a server writes by hand (limits, enums, required
         fields, malformed bodies) before what a schema validator gives for free (types), and large bodies
         last; then fixed probes before drawn ones, the cheapest body first, and schema order."""
-        cost = len(_bytes(self.values[0])) if self.values is not None else 0
+        from ._client import encode  # here: _client imports this module
+
+        cost = len(encode(self.values[0])) if self.values is not None else 0
         group = 2 if self.keyword in _SIZES else 0 if _NEARNESS.get(self.keyword, 2) <= 1 else 1
         return (self.rank, group, self.values is None, cost, self.index)
 
@@ -434,11 +436,6 @@ def _ranked(found: list[Probe]) -> tuple[Probe, ...]:
         rank.update((i, r) for r, i in enumerate(members))
     return tuple(dataclasses.replace(probe, rank=rank[i], index=i) for i, probe in enumerate(found))
 
-
-def _bytes(value: Any) -> bytes:
-    if isinstance(value, RawBody):
-        return value.data
-    return json.dumps(value, ensure_ascii=False, allow_nan=True, separators=(",", ":")).encode("utf-8")
 
 
 def valid_requests(pools: Pools, schemas: Schemas | None = None) -> st.SearchStrategy[dict[str, Any]]:

@@ -87,14 +87,13 @@ def test_a_defect_shows_within_a_budget_of_forty_requests(catalog: Served, defec
     assert report(tmp_path)["run"]["requests"] <= 40
 
 
-def test_a_failing_probe_sends_its_first_failing_example_and_nothing_more(tmp_path: Path) -> None:
+def test_a_failing_probe_sends_its_first_failing_example_and_nothing_more(catalog: Served, tmp_path: Path) -> None:
     """No shrinking and no replay of the failure: against a server that takes 257 characters for a name, the
     past-limit probe costs one create, plus the delete of what it created."""
-    with serve("--catalog") as server:
-        before = server.inspect()["requests"]
-        result = run("--target", f"{server.root}/broken/name-max-257/v1", "--api-key", KEY, "-k",
-                     "test_refused and name:maxLength:past-limit and not function", "--report-dir", str(tmp_path))
-        sent = server.inspect()["requests"] - before
+    before = catalog.inspect()["requests"]
+    result = run("--target", f"{catalog.root}/broken/name-max-257/v1", "--api-key", KEY, "-k",
+                 "test_refused and name:maxLength:past-limit and not function", "--report-dir", str(tmp_path))
+    sent = catalog.inspect()["requests"] - before
     assert result.returncode == 1, result.stdout[-2000:]
     assert verdicts(tmp_path)["REQ-NAME-MAXLEN"] == "failed"
     assert sent == 2 == report(tmp_path)["run"]["requests"]

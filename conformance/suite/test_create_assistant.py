@@ -93,10 +93,7 @@ def explore(run: RunState, strategy: st.SearchStrategy[Any], body: Callable[[Any
     except _Found as found:
         raise found.finding from None
     finally:
-        if error is None:  # answered, conforming or not
-            run.consecutive_target_errors = 0
-    if error is not None:
-        target_down(run, error)
+        settle(run, error)
 
 
 def check_each(run: RunState, values: tuple[Any, ...], body: Callable[[Any], None]) -> None:
@@ -111,9 +108,15 @@ def check_each(run: RunState, values: tuple[Any, ...], body: Callable[[Any], Non
                 error = str(exc)
                 break
     finally:
-        if error is None:  # answered, conforming or not
-            run.consecutive_target_errors = 0
-    if error is not None:
+        settle(run, error)
+
+
+def settle(run: RunState, error: str | None) -> None:
+    """After a test's requests: answered (conforming or not) resets the count of target errors in a row; a
+    target error fails the test (``target_down``)."""
+    if error is None:
+        run.consecutive_target_errors = 0
+    else:
         target_down(run, error)
 
 
@@ -169,17 +172,12 @@ def test_unauthorized(conformance: RunState, key: str | None) -> None:
     api = conformance.open()
     ctx = conformance.context
     payload = {"model": conformance.config.pools.models[0]}
-    conformance.examples += 1
-    try:
-        ex = api.create(payload, api_key=key)
-    except TargetError as exc:
-        error = str(exc)
-    else:
-        conformance.consecutive_target_errors = 0
-        unauthorized(ctx, ex)
+
+    def body(key: str | None) -> None:
+        unauthorized(ctx, api.create(payload, api_key=key))
         raise_findings(ctx.take())
-        return
-    target_down(conformance, error)
+
+    check_each(conformance, (key,), body)
 
 
 @pytest.mark.phase(1)
