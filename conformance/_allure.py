@@ -107,19 +107,19 @@ class _Labeller:
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         _skip_own_fixtures(session.config)
 
+    @pytest.hookimpl(trylast=True)  # after the plugin's own, which decides the run's verdict
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         run = self.run_state()
         directory = getattr(session.config.option, "allure_report_dir", None)
         if run is None or not directory:
             return
-        ledger = run.ledger
-        verdicts = Counter(ledger.verdict(r) for r in ledger.requirements)
-        summary = {"requirements": len(ledger.requirements), "passed": verdicts["passed"]}
+        no_verdict, incomplete = run.verdict
         cfg = run.config
+        summary = run.ledger.report(cfg.target_name, incomplete=tuple(incomplete), no_verdict=no_verdict)["summary"]
         lines = {
             "Target": cfg.target_url or "embedded reference server", "Target.name": cfg.target_name,
-            "Verdict": f"{headline({'summary': summary})}; {verdicts['failed']} failed, "
-                       f"{verdicts['not_exercised']} not exercised",
+            "Verdict": f"{headline({'summary': summary})}; {summary['failed']} failed, "
+                       f"{summary['not_exercised']} not exercised",
             "Seed": str(cfg.seed), "Max.examples": str(cfg.max_examples), "Schemas.sha256": run.schemas.digest,
         }
         text = "".join(f"{key}={_property(value)}\n" for key, value in lines.items())

@@ -9,30 +9,39 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from jsonschema import Draft202012Validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from ._reference import ReferenceServer, error
-from ._schemas import REQUEST
+from ._schemas import REQUEST, load_schemas
 
-__all__ = ["DEFECTS", "EXPECTED", "VARIANTS"]
+__all__ = ["DEFECTS", "EVERY", "EXPECTED", "EXPECTED_EXIT", "VARIANTS"]
 
 Factory = Callable[[], ReferenceServer]
 DEFECTS: dict[str, Factory] = {}
 EXPECTED: dict[str, set[str]] = {}
 VARIANTS: dict[str, Factory] = {}
+EVERY: dict[str, set[str]] = {}  # requirements the suite must name, each of them, besides one of EXPECTED's
+EXPECTED_EXIT: dict[str, int] = {}  # a defect whose right outcome is not a failure (exit 1): no verdict is 2
 
 
-def defect(name: str, *requirements: str) -> Callable[[Factory], Factory]:
-    """Register a broken server and the requirements the suite must name for it (any one of them)."""
+def defect(name: str, *requirements: str, every: Iterable[str] = (), exit: int = 1) -> Callable[[Factory], Factory]:
+    """Register a broken server and the requirements the suite must name for it: any one of ``requirements``
+    and each of ``every``. ``exit=2``: nothing the server answers can be judged; the run must say so, with
+    no requirement passed."""
 
     def register(factory: Factory) -> Factory:
         DEFECTS[name] = factory
-        EXPECTED[name] = set(requirements)
+        EXPECTED[name] = set(requirements) | set(every)
+        if every:
+            EVERY[name] = set(every)
+        if exit != 1:
+            EXPECTED_EXIT[name] = exit
         return factory
 
     return register
@@ -480,6 +489,118 @@ class _DeleteShape(ReferenceServer):
         if response.status_code == 200:
             return JSONResponse({"id": request.path_params["assistant_id"], "object": "assistant", "deleted": True})
         return response
+
+
+# --- false passes: answers that show nothing must not count as evidence ---------------------------------
+
+
+def _required_field_requirements() -> set[str]:
+    """The requirement of each required field of the assistant object (RESP-ID, RESP-MODEL, ...)."""
+    assistant = load_schemas().assistant
+    return {assistant["properties"][k]["x-req"]["required"]["id"] for k in assistant["required"]}
+
+
+@defect("create-answers-empty-object", every=_required_field_requirements())
+class _EmptyAnswer(ReferenceServer):
+    """Answers every create 200 {}: each required field it leaves out fails its own requirement."""
+
+    def respond(self, obj: dict[str, Any], status: int = 200) -> Response:
+        return JSONResponse({} if status == 200 and obj.get("object") == "assistant" else obj, status_code=status)
+
+
+class _Everywhere(ReferenceServer):
+    """Answers every request the same way, whatever the path and the key."""
+
+    def answer(self) -> Response:
+        return self.error(404, "Invalid URL (POST /v1/assistants)")
+
+    async def everything(self, request: Request) -> Response:
+        return self.answer()
+
+    def routes(self) -> list[Route]:
+        return [Route("/{path:path}", self.everything, methods=["GET", "POST", "DELETE"])]
+
+
+@defect("not-served-404", exit=2)
+class _NotServed(_Everywhere):
+    """The endpoint is gone: 404 with the error envelope, as OpenAI's own API answers since 2026-08-26."""
+
+
+@defect("not-served-html", exit=2)
+class _CatchAll(_Everywhere):
+    """A web app's catch-all route: 200 and an HTML page to every path."""
+
+    def answer(self) -> Response:
+        return Response("<!doctype html><title>App</title><div id=root></div>", 200, media_type="text/html")
+
+
+@defect("refuses-every-key", exit=2)
+class _NoKeyFits(ReferenceServer):
+    """Its key is another than the run's: every request is answered 401, so nothing can be judged."""
+
+    def authorized(self, request: Request) -> Response | None:
+        return self.error(401, "Incorrect API key provided.", code="invalid_api_key")
+
+
+# The id's lifecycle runs on any assistant the target created, whatever else its create answer got wrong.
+
+
+@defect("gateway-no-retrieve-drops-nulls", "RESP-NAME", every={"RESP-ID-RETRIEVABLE"})
+class _GatewayNoGet(ReferenceServer):
+    """A gateway (as LiteLLM's proxy): no GET /assistants/{id} route (405), and fields that are null dropped."""
+
+    def build(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in super().build(body).items() if v is not None}
+
+    async def retrieve(self, request: Request) -> Response:
+        return self.error(405, "Method Not Allowed")
+
+
+@defect("delete-keeps-assistant-metadata-omitted", every={"DELETE-REMOVES", "RESP-METADATA"})
+class _DeleteNoopNoMeta(ReferenceServer):
+    """A mock whose DELETE answers as documented but removes nothing, and whose answers leave out metadata."""
+
+    def build(self, body: dict[str, Any]) -> dict[str, Any]:
+        obj = super().build(body)
+        obj.pop("metadata")
+        return obj
+
+    async def delete(self, request: Request) -> Response:
+        assistant_id = request.path_params["assistant_id"]
+        if assistant_id not in self.store:
+            return self.error(404, "No such assistant")
+        return JSONResponse({"id": assistant_id, "object": "assistant.deleted", "deleted": True})
+
+
+@defect("second-delete-crashes-created-at-string", every={"HTTP-NO-5XX", "RESP-CREATED-AT"})
+class _SecondDelete(ReferenceServer):
+    """A DELETE of an assistant already deleted crashes (500, a tombstone looked up as a row), and created_at is
+    a string."""
+
+    def build(self, body: dict[str, Any]) -> dict[str, Any]:
+        obj = super().build(body)
+        obj["created_at"] = str(obj["created_at"])
+        return obj
+
+    async def delete(self, request: Request) -> Response:
+        if request.path_params["assistant_id"] in getattr(self, "_tombstones", set()):
+            return Response("Internal Server Error", 500, media_type="text/plain")
+        response = await super().delete(request)
+        if response.status_code == 200:
+            self._tombstones = getattr(self, "_tombstones", set()) | {request.path_params["assistant_id"]}
+        return response
+
+
+@defect("store-forgets-assistants", "DELETE-RESPONSE", "RESP-ID-RETRIEVABLE")
+class _Forgetful(ReferenceServer):
+    """Keeps only the 8 newest assistants (a cache taken for a store): the others vanish before the run ends,
+    and deleting them at cleanup answers 404."""
+
+    def build(self, body: dict[str, Any]) -> dict[str, Any]:
+        obj = super().build(body)
+        while len(self.store) >= 8:
+            self.store.pop(next(iter(self.store)))
+        return obj
 
 
 # --- conforming variants: differences the documentation allows ---------------------------------------

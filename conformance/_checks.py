@@ -212,12 +212,27 @@ def _response_requirement(schema: Node, error: Any) -> str:
     props = schema.get("properties", {})
     if path and path[0] in props and "x-req" in props[path[0]]:
         return _req(props[path[0]], "type")
-    if error.validator == "required":
-        missing = [k for k in error.validator_value if isinstance(error.instance, dict) and k not in error.instance]
-        for key in missing:
-            if key in props:
-                return _req(props[key], "required")
     return _req(schema, "type")
+
+
+def _shape_failures(schema: Node, body: Any, errors: Any) -> dict[str, str]:
+    """Each requirement an answer breaks, with the first message for it. Every required field that is
+    missing breaks its own requirement: an answer ``{}`` fails RESP-ID, RESP-MODEL, RESP-CREATED-AT and the
+    rest, not only the first of them."""
+    broken: dict[str, str] = {}
+    props = schema.get("properties", {})
+    for error in errors:
+        if error.validator == "required" and not error.absolute_path and isinstance(body, dict):
+            continue  # one entry per missing field, below
+        where = "/".join(str(p) for p in error.absolute_path) or "(body)"
+        broken.setdefault(_response_requirement(schema, error), f"{where}: {error.message[:300]}")
+    if isinstance(body, dict):
+        for key in schema.get("required", []):
+            if key not in body:
+                node = props.get(key, {})
+                rid = _req(node, "required") if "required" in node.get("x-req", {}) else _req(schema, "type")
+                broken.setdefault(rid, f"{key!r} is a required property, missing from the answer")
+    return broken
 
 
 @check
@@ -228,11 +243,7 @@ def assistant_shape(ctx: Context, ex: Exchange) -> Any:
     body = _body(ctx, ex, _req(schema, "type"), "assistant_shape")
     if body is None:
         return None
-    broken: dict[str, str] = {}
-    for error in ctx.schemas.validator(ASSISTANT).iter_errors(body):
-        rid = _response_requirement(schema, error)
-        where = "/".join(str(p) for p in error.absolute_path) or "(body)"
-        broken.setdefault(rid, f"{where}: {error.message[:300]}")
+    broken = _shape_failures(schema, body, ctx.schemas.validator(ASSISTANT).iter_errors(body))
     for rid, message in broken.items():
         ctx.fail(rid, "assistant_shape", ex, "The response is not a documented assistant object",
                  "the assistant object of the documentation", message)
@@ -434,11 +445,16 @@ def gone(ctx: Context, ex: Exchange) -> None:
     rid = _req(ctx.schemas.delete, "x-removes")
     if not no_server_error(ctx, ex):
         return
-    if ex.received.status == 404:
+    status = ex.received.status
+    if status == 404:
         ctx.ok(rid, "gone")
         error_envelope(ctx, ex)
-    else:
+    elif status in (405, 501):  # GET is not served at all (RESP-ID-RETRIEVABLE says so): nothing shown either way
+        return
+    elif 200 <= status < 300:
         ctx.fail(rid, "gone", ex, "A deleted assistant can still be fetched", "404", _status_line(ex))
+    else:
+        ctx.fail(rid, "gone", ex, "After DELETE, GET of the id does not answer 404", "404", _status_line(ex))
 
 
 @check

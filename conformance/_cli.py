@@ -1,7 +1,10 @@
 """The command line: ``conformance run`` wraps pytest (one runner), ``conformance serve`` runs the reference.
 
-Exit codes of ``run``: 0 the target conforms, 1 a requirement failed, 2 the run could not be made (bad
-usage, unreachable target, unreadable schemas). ``report --html`` builds the Allure report (0, or 2);
+Exit codes of ``run``: 0 the target conforms, 1 a requirement failed, 2 no verdict: the run could not be
+made (bad usage, unreadable schemas, a cassette that lacks a request) or found nothing to judge (the target
+cannot be reached, does not serve the endpoint, or refuses the key), 3 incomplete: nothing failed in what ran,
+but the run did not finish (interrupted, the request budget spent, stopped by target errors).
+``report --html`` builds the Allure report (0, or 2);
 ``diff`` compares two compliance reports (0, 1 when a requirement regressed, 2 on unreadable input).
 """
 
@@ -18,7 +21,16 @@ from ._rehearsal import THROTTLE_HEADERS
 
 __all__ = ["main"]
 
-EXIT_CONFORMS, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+EXIT_CONFORMS, EXIT_FAILED, EXIT_ERROR, EXIT_INCOMPLETE = 0, 1, 2, 3
+
+
+_EXIT_HELP = """exit codes:
+  0  the target conforms: the run finished and every requirement it exercised passed
+  1  a requirement failed (also when the run did not finish: a failure is a failure)
+  2  no verdict: bad usage, unreadable schemas, a cassette that lacks a request, or nothing to judge
+     (the target cannot be reached, does not serve POST /assistants, or refuses the API key)
+  3  incomplete: nothing failed in what ran, but the run did not finish (interrupted, --max-requests
+     spent, stopped after --max-target-errors, tests ended in target errors)"""
 
 
 class _UsageError(Exception):
@@ -35,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = _Parser(prog="conformance", description="Conformance suite for POST /v1/assistants.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    run = sub.add_parser("run", help="run the suite against a target (default: the embedded reference server)")
+    run = sub.add_parser("run", help="run the suite against a target (default: the embedded reference server)",
+                         epilog=_EXIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("--target", help="base URL, e.g. http://127.0.0.1:8000/v1 (default: embedded reference server)")
     run.add_argument("--api-key", help="API key (default: $OPENAI_API_KEY)")
     run.add_argument("--target-name", help="the target's name in reports")
@@ -177,10 +190,8 @@ def _run(ns: argparse.Namespace) -> int:
         print(f"conformance: cannot use the report directory {ns.report_dir}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_ERROR
     code = pytest.main(_run_args(ns))
-    if code == 0:
-        return EXIT_CONFORMS
-    if code == 1:
-        return EXIT_FAILED
+    if code in (EXIT_CONFORMS, EXIT_FAILED, EXIT_INCOMPLETE):  # the plugin sets 3 for a run that did not finish
+        return int(code)
     return EXIT_ERROR
 
 
@@ -261,12 +272,18 @@ def _merge(ns: argparse.Namespace) -> int:
         except (OSError, ValueError) as exc:
             print(f"conformance: cannot read {name}: {exc}", file=sys.stderr)
             return EXIT_ERROR
-    merged = merge_reports(reports)
+    try:
+        merged = merge_reports(reports)
+    except (ValueError, KeyError, TypeError) as exc:
+        print(f"conformance: cannot merge: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     Path(ns.output).write_text(json.dumps(merged, indent=2, ensure_ascii=False), encoding="utf-8")
-    summary = merged["summary"]
-    print(f"{summary['passed']} of {summary['requirements']} requirements conform; {summary['failed']} failed, "
-          f"{summary['not_exercised']} not exercised")
-    return EXIT_CONFORMS if summary["conforms"] else EXIT_FAILED
+    from ._reports import headline
+
+    print(f"merged {len(reports)} reports of {', '.join(merged['run']['merged_targets'])}")
+    print(headline(merged))
+    return {"conforms": EXIT_CONFORMS, "failed": EXIT_FAILED, "incomplete": EXIT_INCOMPLETE}.get(
+        merged["summary"]["outcome"], EXIT_ERROR)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

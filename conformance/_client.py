@@ -107,6 +107,13 @@ class Received:
         except (ValueError, UnicodeDecodeError):
             return None
 
+    def unserved(self) -> bool:
+        """Whether this answer says the endpoint is not there: 404, 405 or 501, or a 2xx/3xx that is not JSON
+        (a catch-all page, a redirect to a login). A server's own errors in plain text are not counted."""
+        if self.status in (404, 405, 501):
+            return True
+        return self.status < 400 and self.json_or_none() is None
+
     def text(self, limit: int = 2000) -> str:
         text = self.body[:limit].decode("utf-8", errors="replace")
         return text + ("…" if len(self.body) > limit else "")
@@ -161,6 +168,7 @@ class Api:
         self.created: list[str] = []
         self.requests = 0
         self.answered = 0  # operations answered (a 429 waited out and retried is not an answer yet)
+        self.unserved = 0  # answers saying the endpoint is not there (``Received.unserved``)
         self.limits = limits or Limits()
         self.rate_limited = 0  # 429 answers waited out and retried
 
@@ -193,6 +201,7 @@ class Api:
                     self._record(exchange)
             if exchange.received.status != 429:
                 self.answered += 1
+                self.unserved += exchange.received.unserved()
                 return exchange
             time.sleep(self._wait_429(exchange, attempt))
             attempt += 1
@@ -283,23 +292,29 @@ class Api:
             self.created.remove(assistant_id)
         return exchange
 
-    def cleanup(self) -> list[str]:
-        """Delete every assistant this run created and did not delete; returns the IDs that failed."""
+    def cleanup(self) -> tuple[list[str], list[tuple[str, Exchange]]]:
+        """Delete every assistant this run created and did not delete. Returns the IDs that could not be
+        deleted, and every answer the target gave (an id it returned that it now cannot delete is evidence
+        that it lost or mixed up assistants: the caller judges these answers)."""
         failed: list[str] = []
+        answers: list[tuple[str, Exchange]] = []
         with INTERRUPTS.cleaning(lambda: len(self.created)):
             try:
                 for assistant_id in list(self.created):
                     try:
-                        ok = self.delete(assistant_id).received.status == 200
+                        exchange = self.delete(assistant_id)
+                        answers.append((assistant_id, exchange))
+                        ok = exchange.received.status == 200
                     except (TargetError, BudgetExhausted):
                         ok = False
                     if not ok:
                         failed.append(assistant_id)
-                        self.created.remove(assistant_id)
+                        if assistant_id in self.created:
+                            self.created.remove(assistant_id)
             except KeyboardInterrupt:  # interrupted twice during cleanup: the rest is abandoned
                 failed += self.created
                 self.created.clear()
-        return failed
+        return failed, answers
 
 
 def _read_capped(chunks: Iterator[bytes]) -> tuple[bytes, bool]:

@@ -157,6 +157,14 @@ class Ledger:
                 self.failure_counts[unique_requirement] += 1
             self.seen_ids.setdefault(assistant_id, test)
 
+    def reset(self) -> None:
+        """Forget every verdict: a run that found nothing to judge reports no requirement passed or failed."""
+        self.examples.clear()
+        self.checks.clear()
+        self.failures.clear()
+        self.failure_counts.clear()
+        self.seen_ids.clear()
+
     def judged(self) -> bool:
         """Whether any answer of the target was judged, for or against a requirement."""
         return bool(+self.examples) or bool(self.failures)
@@ -168,7 +176,10 @@ class Ledger:
             return "passed"
         return "not_exercised"
 
-    def report(self, target: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    def report(self, target: str, extra: dict[str, Any] | None = None, *, incomplete: tuple[str, ...] = (),
+               no_verdict: str | None = None) -> dict[str, Any]:
+        """The matrix. ``incomplete`` says why the run did not finish (it then never "conforms"); ``no_verdict``
+        says why there was nothing to judge (every requirement is then not exercised)."""
         rows = []
         for rid, req in self.requirements.items():
             row: dict[str, Any] = {
@@ -179,16 +190,36 @@ class Ledger:
                 row["failures"] = self.failure_counts[rid]
                 row["failure"] = self.failures[rid].to_json()
             rows.append(row)
-        counts = Counter(r["verdict"] for r in rows)
-        summary = {
-            "requirements": len(rows), "passed": counts["passed"], "failed": counts["failed"],
-            "not_exercised": counts["not_exercised"], "conforms": counts["failed"] == 0 and not self.target_errors,
-            "target_errors": list(self.target_errors),
-        }
+        summary = summarise(rows, list(self.target_errors), list(incomplete), no_verdict)
         out = {"target": target, "requirements": rows, "summary": summary}
         if extra:
             out.update(extra)
         return out
+
+
+def summarise(rows: list[dict[str, Any]], target_errors: list[str], incomplete: list[str],
+              no_verdict: str | None) -> dict[str, Any]:
+    """A report's summary. ``outcome`` is the one word a reader needs: ``conforms`` (the run finished, every
+    requirement it exercised passed, the target always answered), ``failed`` (a requirement failed, whatever
+    else happened), ``incomplete`` (nothing failed in what ran, but the run did not finish) or ``no_verdict``
+    (nothing the target answered could be judged)."""
+    counts = Counter(r["verdict"] for r in rows)
+    if no_verdict is not None:
+        outcome = "no_verdict"
+    elif counts["failed"]:
+        outcome = "failed"
+    elif incomplete or target_errors:
+        outcome = "incomplete"
+    else:
+        outcome = "conforms"
+    if target_errors and not any("target error" in reason for reason in incomplete):
+        incomplete = [*incomplete, f"{len(target_errors)} test(s) ended in a target error"]
+    return {
+        "requirements": len(rows), "passed": counts["passed"], "failed": counts["failed"],
+        "not_exercised": counts["not_exercised"], "conforms": outcome == "conforms", "outcome": outcome,
+        "complete": not incomplete and no_verdict is None, "incomplete": incomplete, "no_verdict": no_verdict,
+        "target_errors": target_errors,
+    }
 
 
 def merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
@@ -196,6 +227,12 @@ def merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
     anywhere, passed if it passed somewhere and failed nowhere; examples add up."""
     if not reports:
         raise ValueError("nothing to merge")
+    for key, what in (("profile", "profiles (contracts)"), ("schemas_sha256", "schemas")):
+        values = {str(r.get("run", {}).get(key)) for r in reports}
+        if len(values) > 1:
+            shown = "; ".join(f"{_name(r)}: {str(r.get('run', {}).get(key))[:12]}" for r in reports)
+            raise ValueError(f"the reports were made with different {what} ({shown}): their verdicts do not "
+                             "add up; merge only the shards of one run")
     rows: dict[str, dict[str, Any]] = {}
     for report in reports:
         for row in report["requirements"]:
@@ -214,18 +251,21 @@ def merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
     for row in rows.values():
         if row["verdict"] != "failed":
             row.pop("failures", None)
-    counts = Counter(r["verdict"] for r in rows.values())
     errors = [e for r in reports for e in r["summary"].get("target_errors", [])]
-    summary = {
-        "requirements": len(rows), "passed": counts["passed"], "failed": counts["failed"],
-        "not_exercised": counts["not_exercised"], "conforms": counts["failed"] == 0 and not errors,
-        "target_errors": errors,
-    }
+    incomplete = [f"{_name(r)}: {reason}" for r in reports for reason in r["summary"].get("incomplete", [])]
+    no_verdict = [f"{_name(r)}: {r['summary']['no_verdict']}" for r in reports if r["summary"].get("no_verdict")]
+    summary = summarise(list(rows.values()), errors, incomplete + no_verdict, None)
     run = dict(reports[0].get("run", {}))
     run["requests"] = sum(r.get("run", {}).get("requests", 0) for r in reports)
     run["cleanup_failed"] = [i for r in reports for i in r.get("run", {}).get("cleanup_failed", [])]
     run["merged_from"] = len(reports)
-    merged = {"target": reports[0]["target"], "requirements": list(rows.values()), "summary": summary, "run": run}
+    targets = list(dict.fromkeys(str(r["target"]) for r in reports))
+    run["merged_targets"] = targets
+    merged = {"target": " + ".join(targets), "requirements": list(rows.values()), "summary": summary, "run": run}
     if "version" in reports[0]:
         merged = {"version": reports[0]["version"], **merged}
     return merged
+
+
+def _name(report: dict[str, Any]) -> str:
+    return str(report.get("run", {}).get("target_name") or report.get("target", "?"))

@@ -17,7 +17,7 @@ from typing import Any
 
 from ._ledger import visible
 
-__all__ = ["REPORT_FILES", "REPORT_VERSION", "headline", "render_html", "render_markdown", "visible", "write_reports"]
+__all__ = ["REPORT_FILES", "REPORT_VERSION", "headline", "outcome", "render_html", "render_markdown", "visible", "write_reports"]
 
 REPORT_VERSION = 1
 REPORT_FILES = ("compliance.json", "compliance.md", "compliance.html")
@@ -50,10 +50,25 @@ def _mask(text: str, secret: str | None) -> str:
     return text
 
 
+def outcome(summary: dict[str, Any]) -> str:
+    """``conforms``, ``failed``, ``incomplete`` or ``no_verdict`` (reports before these words: from ``conforms``)."""
+    if "outcome" in summary:
+        return str(summary["outcome"])
+    return "conforms" if summary["conforms"] else "failed"
+
+
 def headline(report: dict[str, Any]) -> str:
-    """'N of M requirements conform', the first line of every report."""
+    """The first line of every report. 'N of M requirements conform' only for a run that finished, or found
+    a failure; an incomplete run and a run with nothing to judge say so instead of a score."""
     summary = report["summary"]
-    return f"{summary['passed']} of {summary['requirements']} requirements conform"
+    kind = outcome(summary)
+    if kind == "no_verdict":
+        return f"No verdict: {summary.get('no_verdict')}"
+    reasons = "; ".join(summary.get("incomplete", []))
+    if kind == "incomplete":
+        return (f"Incomplete run, no verdict ({reasons}): {summary['passed']} requirements passed so far, none failed")
+    line = f"{summary['passed']} of {summary['requirements']} requirements conform"
+    return f"{line} (incomplete run: {reasons})" if kind == "failed" and reasons else line
 
 
 def _details(report: dict[str, Any]) -> str:

@@ -20,7 +20,7 @@ from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._catalog import DEFECTS, EXPECTED, VARIANTS
+from ._catalog import DEFECTS, EVERY, EXPECTED, EXPECTED_EXIT, VARIANTS
 from ._reference import DEFAULT_API_KEY
 from ._server import free_port, server_process
 
@@ -37,12 +37,18 @@ class Outcome:
     seconds: float
     requests: int
     output: str
+    every: tuple[str, ...] = ()  # each of these must be among the failed requirements
+    expected_exit: int = 1  # 2: the run must end with no verdict
+    passed: int = 0  # requirements the run reported passed
 
     @property
     def correct(self) -> bool:
         if self.kind == "variant":
             return self.exit_code == 0
-        return self.exit_code == 1 and bool(set(self.failed) & set(self.expected))
+        if self.expected_exit == 2:  # nothing to judge: said so, and no requirement passed or failed
+            return self.exit_code == 2 and self.passed == 0 and not self.failed
+        return (self.exit_code == 1 and bool(set(self.failed) & set(self.expected))
+                and set(self.every) <= set(self.failed))
 
 
 @contextmanager
@@ -87,9 +93,10 @@ def _one(job: tuple[str, str, int, int]) -> Outcome:
         path = Path(tmp) / "compliance.json"
         report = json.loads(path.read_text()) if path.exists() else {}
     failed = tuple(r["id"] for r in report.get("requirements", []) if r["verdict"] == "failed")
+    passed = sum(r["verdict"] == "passed" for r in report.get("requirements", []))
     requests = int(report.get("run", {}).get("requests", 0))
     return Outcome(name, kind, code, failed, tuple(sorted(EXPECTED.get(name, ()))), seconds, requests,
-                   out.getvalue()[-4000:])
+                   out.getvalue()[-4000:], tuple(sorted(EVERY.get(name, ()))), EXPECTED_EXIT.get(name, 1), passed)
 
 
 def score(names: Iterable[str] | None = None, *, max_examples: int = 10, seed: int = 0,

@@ -12,14 +12,14 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import pytest
 
 from . import _allure, _cassettes
-from ._checks import Context, NonConformance, preflight
-from ._client import Api, NotRecorded, Target, mask, open_client
+from ._checks import Context, NonConformance, deleted, preflight
+from ._client import Api, Exchange, NotRecorded, Target, mask, open_client
 from ._generate import Pools
 from ._inprocess import DryRunTransport, load_transport
 from ._interrupts import INTERRUPTS
@@ -29,7 +29,7 @@ from ._pools import PoolsFileError, read_pools
 from ._probes import Probe, probes, valid_requests
 from ._profiles import DEFAULT_PROFILE, PROFILES, load_profile, profile_dir
 from ._reference import DEFAULT_API_KEY, ReferenceServer, create_app, documented_models
-from ._reports import REPORT_VERSION, write_reports
+from ._reports import REPORT_VERSION, headline, write_reports
 from ._requirements import catalog
 from ._schemas import SchemaError, Schemas
 from ._server import ServerThread
@@ -40,7 +40,9 @@ EMBEDDED = "embedded reference server"
 REPLAY_BASE = "http://replay.invalid/v1"  # the embedded target when replaying: nothing listens, nothing is sent
 IN_PROCESS_URL = "http://in-process.invalid/v1"
 _STATE = pytest.StashKey["RunState"]()
+_NOT_ERRORS = (pytest.fail.Exception, pytest.skip.Exception, pytest.exit.Exception, NotRecorded, BudgetExhausted)
 _SETUP_ERROR = pytest.StashKey[pytest.UsageError]()
+EXIT_INCOMPLETE = 3  # nothing failed in what ran, but the run did not finish (also the CLI's code)
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,27 @@ class RunState:
     budget_exhausted: str | None = None
     budget_skipped: int = 0
     closed: bool = False
+    # What the verdict rests on (see ``_outcome``): how much of the run ran, and why it stopped.
+    suite_tests: set[str] = field(default_factory=set)  # node ids of the suite's tests selected for this run
+    finished: int = 0  # of those, tests that ran to their end (passed, failed or skipped)
+    errored: int = 0  # tests that failed without a finding or a target error (the suite could not judge)
+    interrupted: bool = False
+    stopped: str | None = None  # why the run stopped before its end (target errors in a row)
+    no_verdict: str | None = None  # why nothing the target answered can be judged
+    valid_answers: int = 0  # answers to valid requests
+    valid_refused: int = 0  # of those, 401/403: the key given is refused
+    worker: bool = False  # a pytest-xdist worker: the controller reports
+    remote: dict[str, int] = field(default_factory=dict)  # the workers' counts, summed (``_WIRE_COUNTS``)
+    verdict: tuple[str | None, list[str]] = (None, [])  # (no verdict, incomplete reasons), decided at the end
+
+    def _judge_cleanup(self, answers: list[tuple[str, Exchange]]) -> None:
+        """Each DELETE of the cleanup is judged like any other: the target returned these ids and never saw
+        them deleted, so a 404 means it lost or mixed up an assistant (DELETE-RESPONSE fails)."""
+        ctx = self.context
+        ctx.test = "cleanup (end of run)"
+        for assistant_id, exchange in answers:
+            deleted(ctx, exchange, assistant_id)
+        ctx.take()
 
     def reference(self, api_key: str = DEFAULT_API_KEY, extra_models: tuple[str, ...] = ()) -> ReferenceServer:
         """A reference server of the run's profile."""
@@ -135,13 +158,35 @@ class RunState:
         # that does not answer it ends the run, exit 2: see the suite's target_down).
         return self.api
 
+    def observe_valid(self, ex: Exchange) -> None:
+        """Count an answer to a valid request (a run whose every one was 401/403 has a refused key)."""
+        self.valid_answers += 1
+        self.valid_refused += ex.received.status in (401, 403)
+
+    def gate(self, ex: Exchange) -> None:
+        """The run's first request, the smallest valid one, says whether there is anything to judge: a target
+        that refuses the key, or does not serve the endpoint, gets one line and exit 2, no partial score."""
+        if self.worker:  # a worker cannot end the whole run; the controller's fallback decides (``_outcome``)
+            return
+        reason = nothing_to_judge(ex, self.config)
+        if reason is not None:
+            self.give_up(reason)
+
+    def give_up(self, reason: str) -> NoReturn:
+        """End the run with no verdict: every requirement stays not exercised (exit 2)."""
+        self.no_verdict = reason
+        self.ledger.reset()
+        pytest.exit("conformance: no verdict (the reason is above)", returncode=2)
+
     def close(self) -> None:
         """Delete what the run created, then release everything; safe to call twice (fixture, sessionfinish)."""
         if self.closed:
             return
         self.closed = True
         if self.api is not None:
-            self.cleanup_failed = self.api.cleanup()
+            self.cleanup_failed, answers = self.api.cleanup()
+            if self.no_verdict is None:
+                self._judge_cleanup(answers)
         if self.client is not None:
             self.client.close()
         if self.transport is not None:
@@ -363,7 +408,8 @@ def state(config: pytest.Config) -> RunState:
         ledger = Ledger(catalog(schemas))
         config.stash[_STATE] = RunState(run_config, schemas, ledger,
                                         Context(schemas, ledger, clock_skew=run_config.clock_skew,
-                                                secret=run_config.api_key))
+                                                secret=run_config.api_key),
+                                        worker=_is_worker(config))
     return config.stash[_STATE]
 
 
@@ -411,6 +457,13 @@ def _schedule(items: list[pytest.Item]) -> None:
     ordered = sorted((items[i] for i in slots), key=key)
     for i, item in zip(slots, ordered, strict=True):
         items[i] = item
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The suite's tests this run selected: a run that ends before all of them is incomplete."""
+    if _suite_collected(session.config):
+        run = session.config.stash[_STATE]
+        run.suite_tests = {item.nodeid for item in session.items if "conformance" in getattr(item, "fixturenames", ())}
 
 
 @pytest.fixture(scope="session")
@@ -506,8 +559,15 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     report = yield
+    if call.when == "teardown" and _suite_collected(item.config):
+        run = item.config.stash[_STATE]
+        run.finished += item.nodeid in run.suite_tests
     if call.when == "call" and call.excinfo is not None and _suite_collected(item.config):
         run = item.config.stash[_STATE]
+        # A test that failed with no finding, no target error (``pytest.fail``) and no budget or cassette stop
+        # judged nothing: what it would have exercised is not known, so the run is incomplete.
+        if not any(_findings(call.excinfo.value)) and not isinstance(call.excinfo.value, _NOT_ERRORS):
+            run.errored += 1
         if isinstance(call.excinfo.value, NotRecorded):
             message = _not_recorded(run, item, call.excinfo.value)
             report.longrepr = message  # type: ignore[attr-defined]
@@ -537,6 +597,102 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
     run.ledger.merge_wire(wire["ledger"], unique)
     run.remote_requests += wire["requests"]
     run.cleanup_failed.extend(wire["cleanup_failed"])
+    for key in _WIRE_COUNTS:
+        run.remote[key] = run.remote.get(key, 0) + int(wire["counts"].get(key, 0))
+    run.remote["collected"] = max(run.remote.get("collected", 0), int(wire["counts"].get("collected", 0)))
+    run.budget_exhausted = run.budget_exhausted or wire.get("budget_exhausted")
+    run.stopped = run.stopped or wire.get("stopped")
+    run.interrupted = run.interrupted or bool(wire.get("interrupted"))
+    run.no_verdict = run.no_verdict or wire.get("no_verdict")
+
+
+_WIRE_COUNTS = ("answered", "unserved", "valid_answers", "valid_refused", "finished", "errored", "budget_skipped")
+
+
+def _counts(run: RunState) -> dict[str, int]:
+    """This process's counts that the verdict rests on, plus those the workers sent (under pytest-xdist)."""
+    own = {"answered": run.api.answered if run.api else 0, "unserved": run.api.unserved if run.api else 0,
+           "valid_answers": run.valid_answers, "valid_refused": run.valid_refused, "finished": run.finished,
+           "errored": run.errored, "budget_skipped": run.budget_skipped, "collected": len(run.suite_tests)}
+    merged = {key: own[key] + run.remote.get(key, 0) for key in _WIRE_COUNTS}
+    merged["collected"] = max(own["collected"], run.remote.get("collected", 0))
+    return merged
+
+
+def nothing_to_judge(ex: Exchange, cfg: RunConfig) -> str | None:
+    """Why the answer to the run's smallest valid request leaves nothing to judge, or None: the key is
+    refused (401/403), the model is unknown, or the endpoint is not served there (``Received.unserved``)."""
+    got = ex.received
+    where = f"POST {ex.sent.url}"
+    if got.status in (401, 403):
+        return (f"the target refused the API key: {got.status} to the smallest valid request ({where}). Give the "
+                f"key it accepts with --api-key or $OPENAI_API_KEY ('conformance serve' accepts {DEFAULT_API_KEY!r}).")
+    body = got.json_or_none()
+    error = body.get("error") if isinstance(body, dict) else None
+    model = cfg.pools.models[0]
+    if got.status in (400, 404) and isinstance(error, dict) and (
+            error.get("param") == "model" or error.get("code") == "model_not_found"):
+        return (f"the target does not know the model {model!r} ({got.status} to the smallest valid request, {where}). "
+                "Name one it serves with --model, or in a --pools file.")
+    if not got.unserved():
+        return None
+    page = " with a body that is not JSON" if body is None else ""
+    return (f"the target does not serve the Assistants API there: {where} answered {got.status}{page}. Check the base "
+            "URL (most servers serve it under /v1). OpenAI's own API answers 404 there: it shut the Assistants API "
+            "down on 2026-08-26.")
+
+
+def _fallback_no_verdict(run: RunState, counts: dict[str, int]) -> str | None:
+    """For a run whose first request was not the smallest valid one (``-k``, or under pytest-xdist): nothing
+    to judge when every answer said the endpoint is not there, or every valid request was refused 401/403."""
+    if counts["answered"] and counts["unserved"] == counts["answered"]:
+        return (f"the target does not serve the Assistants API at {run.config.target_url or 'the embedded server'}: "
+                f"all {counts['answered']} answers were 404, 405, 501 or not JSON. Check the base URL (and the "
+                "model: --model).")
+    if counts["valid_answers"] and counts["valid_refused"] == counts["valid_answers"]:
+        return (f"the target refused the API key: all {counts['valid_answers']} valid requests were answered 401 or "
+                "403. Give the key it accepts with --api-key or $OPENAI_API_KEY.")
+    return None
+
+
+def _incomplete(run: RunState, counts: dict[str, int]) -> list[str]:
+    """Why the run did not finish; empty when it did. Such a run never says it conforms."""
+    reasons = []
+    ran = f"{counts['finished']} of {counts['collected']} tests"
+    if run.interrupted:
+        reasons.append(f"interrupted after {ran}")
+    if run.stopped:
+        reasons.append(run.stopped)
+    if run.budget_exhausted:
+        reasons.append(f"{run.budget_exhausted}; {counts['budget_skipped']} test(s) skipped")
+    if run.not_recorded:
+        reasons.append(f"the cassettes lack requests of {len(run.not_recorded)} test(s): re-record them")
+    if counts["errored"]:
+        reasons.append(f"{counts['errored']} test(s) failed without a verdict (see the output)")
+    if not reasons and counts["finished"] < counts["collected"]:
+        reasons.append(f"only {ran} ran")
+    return reasons
+
+
+def _outcome(run: RunState, session: pytest.Session) -> tuple[str | None, list[str]]:
+    """Decide the run's verdict and exit code: no verdict (2), a failure (1), incomplete (3), conforms."""
+    counts = _counts(run)
+    if run.no_verdict is None and not run.ledger.failures:
+        reason = _fallback_no_verdict(run, counts)
+        if reason is not None:
+            run.no_verdict = reason
+            run.ledger.reset()
+    incomplete = [] if run.no_verdict else _incomplete(run, counts)
+    status = session.exitstatus
+    if run.no_verdict is not None or run.not_recorded or (run.ledger.target_errors and not run.ledger.judged()):
+        status = 2
+    elif run.ledger.failures:
+        status = pytest.ExitCode.TESTS_FAILED
+    elif incomplete or run.ledger.target_errors:
+        status = EXIT_INCOMPLETE
+    if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.INTERRUPTED):
+        session.exitstatus = status
+    return run.no_verdict, incomplete
 
 
 def _not_recorded(run: RunState, item: pytest.Item, exc: NotRecorded) -> str:
@@ -561,21 +717,21 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not _suite_collected(session.config):
         return
     run = session.config.stash[_STATE]
+    # Ctrl-C or SIGTERM: pytest ends the session as interrupted; a stop of the suite's own says why it stopped.
+    run.interrupted = run.interrupted or (session.exitstatus == pytest.ExitCode.INTERRUPTED
+                                          and run.stopped is None and run.no_verdict is None)
     run.close()  # also after Ctrl-C: pytest calls this hook on an interrupted session too
     cfg = run.config
     if _is_worker(session.config):
         session.config.workeroutput["conformance"] = {  # type: ignore[attr-defined]
             "ledger": run.ledger.to_wire(), "requests": run.api.requests if run.api else 0,
-            "cleanup_failed": run.cleanup_failed,
+            "cleanup_failed": run.cleanup_failed, "counts": _counts(run), "budget_exhausted": run.budget_exhausted,
+            "stopped": run.stopped, "interrupted": run.interrupted, "no_verdict": run.no_verdict,
         }
         return
-    if run.ledger.failures and session.exitstatus == pytest.ExitCode.OK:
-        # Only merging the workers' ledgers showed it (e.g. an id two workers were both given).
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    if run.ledger.target_errors and not run.ledger.judged() and session.exitstatus == pytest.ExitCode.TESTS_FAILED:
-        session.exitstatus = 2  # the target failed every request: no verdict could be made
-    if run.not_recorded:
-        session.exitstatus = 2  # cassettes lack what the tests send: the run could not be made
+    # Failures only the merge of the workers' ledgers showed (e.g. an id two workers were both given) and the
+    # cleanup's verdicts count too: the exit code follows the ledger, not pytest's own outcome.
+    run.verdict = _outcome(run, session)
     if cfg.report_dir is None:
         return
     try:
@@ -593,8 +749,9 @@ def _write_report(run: RunState) -> None:
         (cfg.report_dir / "dry-run.txt").write_text("".join(_dry_line(r) + "\n" for r in run.dry_run.requests),
                                                    encoding="utf-8")
         return
+    no_verdict, incomplete = run.verdict
     report = run.ledger.report(
-        cfg.target_url or EMBEDDED,
+        cfg.target_url or EMBEDDED, incomplete=tuple(incomplete), no_verdict=no_verdict, extra=
         {
             "version": REPORT_VERSION,
             "run": {
@@ -657,14 +814,19 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         _dry_run_summary(terminalreporter, run)
         return
     ledger = run.ledger
-    total = len(ledger.requirements)
-    verdicts = [ledger.verdict(r) for r in ledger.requirements]
-    passed = verdicts.count("passed")
-    failed = [r for r in ledger.requirements if ledger.verdict(r) == "failed"]
+    no_verdict, incomplete = run.verdict
     terminalreporter.section("conformance")
+    if no_verdict is not None:  # one line: what to fix, not a score
+        terminalreporter.write_line(mask(visible(f"NO VERDICT: {no_verdict}"), run.config.api_key))
+        if run.config.report_dir is not None:
+            terminalreporter.write_line(f"reports: {run.config.report_dir / 'compliance.json'} (and .md, .html)")
+        return
+    report = ledger.report(run.config.target_name, incomplete=tuple(incomplete))
+    summary = report["summary"]
+    failed = [r for r in ledger.requirements if ledger.verdict(r) == "failed"]
     terminalreporter.write_line(
-        f"{passed} of {total} requirements conform; {len(failed)} failed, "
-        f"{verdicts.count('not_exercised')} not exercised ({run.config.target_name})"
+        f"{headline(report)}; {summary['failed']} failed, {summary['not_exercised']} not exercised "
+        f"({run.config.target_name})"
     )
     for rid in failed:
         finding = ledger.failures[rid]
@@ -673,6 +835,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(f"  TARGET ERROR: {mask(message, run.config.api_key)}")
     if ledger.target_errors and not ledger.judged():
         terminalreporter.write_line("no verdict: the target failed every request, so no requirement could be judged")
+    elif incomplete and not failed:
+        terminalreporter.write_line("INCOMPLETE: the run did not finish; nothing it ran failed, but it is no verdict "
+                                    "of conformance (exit 3)")
     cassettes = _cassette_summary(run)
     if cassettes:
         terminalreporter.write_line(

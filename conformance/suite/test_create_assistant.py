@@ -19,6 +19,7 @@ from conformance._checks import (
     echoed,
     error_envelope,
     gone,
+    no_server_error,
     raise_findings,
     rejected,
     retrieved_same,
@@ -134,23 +135,24 @@ def run_probe(run: RunState, probe: Probe, body: Callable[[Any], None]) -> None:
 def target_down(run: RunState, error: str) -> None:
     """Fail the test with a target error; after a few in a row, stop the run (exit 2 if nothing was judged).
     A target that has not answered a single request, the run's first, cannot be reached: exit 2 at once."""
-    run.ledger.target_errors.append(error)
     if run.api is not None and run.api.answered == 0:
-        pytest.exit(f"conformance: the target cannot be reached (the first request failed): {error}", returncode=2)
+        run.give_up(f"the target cannot be reached (the first request failed): {error}")
+    run.ledger.target_errors.append(error)
     run.consecutive_target_errors += 1
     limit = run.config.max_target_errors  # 0: never stop
     if limit and run.consecutive_target_errors >= limit:
         judged = run.ledger.judged()
-        pytest.exit(f"conformance: stopping, the target failed {limit} tests in a row"
-                    f"{'' if judged else ' and has not answered one request the suite could judge'}: {error}",
-                    returncode=1 if judged else 2)
+        run.stopped = (f"stopped: the target failed {limit} tests in a row"
+                       f"{'' if judged else ' and has not answered one request the suite could judge'}")
+        pytest.exit(f"conformance: {run.stopped}: {error}", returncode=1 if judged else 2)
     pytest.fail(f"target error: {error}", pytrace=False)
 
 
-def verify_created(run: RunState, ex: Exchange, payload: dict[str, Any], requirement: str | None) -> dict[str, Any] | None:
-    """All checks of an answer to a valid request; returns the assistant when it was created."""
+def judge_created(run: RunState, ex: Exchange, payload: dict[str, Any], requirement: str | None) -> dict[str, Any] | None:
+    """All checks of an answer to a valid request, findings kept on the context; the assistant the target
+    says it created (a 2xx whose body is an object with a string id), whatever else that answer got wrong."""
     ctx = run.context
-    body = None
+    run.observe_valid(ex)
     if accepted(ctx, ex, requirement) and 200 <= ex.received.status < 300:
         body = assistant_shape(ctx, ex)
         if body is not None:
@@ -158,14 +160,22 @@ def verify_created(run: RunState, ex: Exchange, payload: dict[str, Any], require
             defaults_applied(ctx, ex, payload, body)
             created_now(ctx, ex, body)
             unique_id(ctx, ex, body)
-    raise_findings(ctx.take())
+            return body if isinstance(body.get("id"), str) else None
+    return None
+
+
+def verify_created(run: RunState, ex: Exchange, payload: dict[str, Any], requirement: str | None) -> dict[str, Any] | None:
+    """All checks of an answer to a valid request, raised; returns the assistant when it was created."""
+    body = judge_created(run, ex, payload, requirement)
+    raise_findings(run.context.take())
     return body
 
 
-# The run's order (the plugin sorts by phase): the key checks; the smallest valid request; one refused probe
+# The run's order (the plugin sorts by phase): the smallest valid request (it decides whether there is anything
+# to judge: a refused key or an endpoint not served ends the run there); the key checks; one refused probe
 # per requirement; the id's lifecycle; valid requests; accepted probes; the other refused probes. Most
 # defects then show within the first hundred requests, which matters when a budget or -x cuts a run short.
-@pytest.mark.phase(0)
+@pytest.mark.phase(1)
 @pytest.mark.parametrize("key", [None, "conformance-wrong-key-0000"], ids=["missing-key", "wrong-key"])
 def test_unauthorized(conformance: RunState, key: str | None) -> None:
     """A valid request without a valid API key: 401 with the error envelope."""
@@ -180,31 +190,37 @@ def test_unauthorized(conformance: RunState, key: str | None) -> None:
     check_each(conformance, (key,), body)
 
 
-@pytest.mark.phase(1)
+@pytest.mark.phase(0)
 def test_minimal_request_is_accepted(conformance: RunState) -> None:
     """The smallest valid request, only a model: 200, an assistant object, every documented default."""
     api = conformance.open()
 
     def body(payload: dict[str, Any]) -> None:
-        verify_created(conformance, api.create(payload), payload, None)
+        ex = api.create(payload)
+        conformance.gate(ex)  # the run's first request: a refused key or an endpoint not served ends it here
+        verify_created(conformance, ex, payload, None)
 
     check_each(conformance, ({"model": conformance.config.pools.models[0]},), body)
 
 
 @pytest.mark.phase(3)
 def test_created_assistant_can_be_retrieved_and_deleted(conformance: RunState) -> None:
-    """The id can be referenced: GET returns the same assistant, DELETE removes it, GET then answers 404."""
+    """The id can be referenced: GET returns the same assistant, DELETE removes it, GET then answers 404.
+
+    It runs on any assistant the target created (a 2xx with an id), whatever else its create answer got
+    wrong: a missing field must not hide a retrieve that fails or a DELETE that removes nothing."""
     api = conformance.open()
     ctx = conformance.context
 
     def body(payload: dict[str, Any]) -> None:
-        created = verify_created(conformance, api.create(payload), payload, None)
-        if created is None or not isinstance(created.get("id"), str):
-            return
-        assistant_id = created["id"]
-        retrieved_same(ctx, api.retrieve(assistant_id), created)
-        if deleted(ctx, api.delete(assistant_id), assistant_id):
-            gone(ctx, api.retrieve(assistant_id))
+        created = judge_created(conformance, api.create(payload), payload, None)
+        if created is not None:
+            assistant_id = created["id"]
+            retrieved_same(ctx, api.retrieve(assistant_id), created)
+            if deleted(ctx, api.delete(assistant_id), assistant_id):
+                gone(ctx, api.retrieve(assistant_id))
+                # Deleting it again: nothing is there; whatever the answer, it is not a server error.
+                no_server_error(ctx, api.delete(assistant_id))
         raise_findings(ctx.take())
 
     explore(conformance, valid_requests(conformance.config.pools, conformance.schemas), body,
