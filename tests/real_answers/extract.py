@@ -28,7 +28,7 @@ SMALL_BODY = 2000  # request bodies up to this many characters (as compact JSON)
 ASSISTANT_PATH = re.compile(r"^/v1/assistants(/asst_[A-Za-z0-9]+)?$")
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(yaml.SafeLoader):  # type: ignore[misc]
     pass
 
 
@@ -48,8 +48,8 @@ def _text(body: Any, encoding: str | None) -> str:
     if isinstance(body, bytes):
         if body[:2] == b"\x1f\x8b":
             body = gzip.decompress(body)
-        return body.decode("utf-8", errors="replace")
-    return body or ""
+        return str(body.decode("utf-8", errors="replace"))
+    return str(body or "")
 
 
 def _iso(date: str | None) -> str | None:
@@ -170,7 +170,8 @@ def extract(spec: dict[str, Any], base: Path) -> dict[str, Any]:
                     "status": ex["status"], "response": ex["response"]}
             seen[key] = item
             items.append(item)
-    return {"source": {k: spec[k] for k in ("repository", "commit", "commit_date", "format", "paths", "exclude", "note") if k in spec},
+    keep = ("repository", "commit", "commit_date", "format", "paths", "exclude", "note")
+    return {"source": {k: spec[k] for k in keep if k in spec},
             "items": items}
 
 
