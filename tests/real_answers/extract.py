@@ -56,9 +56,11 @@ def _iso(date: str | None) -> str | None:
     if not date:
         return None
     try:
+        if re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d GMT$", date):  # R vcr's recorded_at
+            return date.replace(" GMT", "Z").replace(" ", "T")
         return parsedate_to_datetime(date).strftime("%Y-%m-%dT%H:%M:%SZ")
     except (TypeError, ValueError):
-        return date
+        return None  # e.g. "Sanitized" in some .NET records
 
 
 def _exchanges(path: Path, fmt: str) -> list[dict[str, Any]]:
