@@ -215,7 +215,9 @@ def _serve(ns: argparse.Namespace) -> int:
     reference = ReferenceServer(api_keys=keys, schemas=schemas, models=frozenset(documented_models(schemas)))
     app = Rehearsal(create_app(reference, mounts), reference, others=dict(mounts), inspect=ns.inspect,
                     latency=ns.latency, throttle=ns.throttle, throttle_wait=ns.throttle_wait, throttle_header=ns.throttle_header)
-    print(f"conformance reference server ({ns.profile}): http://{ns.host}:{ns.port}/v1", flush=True)
+    accepted = "the keys given with --api-key" if ns.api_key else f"API key {DEFAULT_API_KEY}"
+    print(f"conformance reference server ({ns.profile}): http://{ns.host}:{ns.port}/v1, accepting {accepted} "
+          "(Authorization: Bearer KEY)", flush=True)
     uvicorn.run(app, host=ns.host, port=ns.port, log_level="warning")
     return 0
 

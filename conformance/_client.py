@@ -108,11 +108,13 @@ class Received:
             return None
 
     def unserved(self) -> bool:
-        """Whether this answer says the endpoint is not there: 404, 405 or 501, or a 2xx/3xx that is not JSON
-        (a catch-all page, a redirect to a login). A server's own errors in plain text are not counted."""
+        """Whether this answer says the endpoint is not there: 404, 405 or 501, or an HTML page where an answer
+        was due (a web app's catch-all route, a login page). An answer that tries and fails (JSON that does not
+        decode, an error in plain text, a redirect) is a verdict, not this."""
         if self.status in (404, 405, 501):
             return True
-        return self.status < 400 and self.json_or_none() is None
+        media = self.content_type.split(";")[0].strip().lower()
+        return self.status < 400 and media in ("text/html", "application/xhtml+xml")
 
     def text(self, limit: int = 2000) -> str:
         text = self.body[:limit].decode("utf-8", errors="replace")

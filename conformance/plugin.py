@@ -137,6 +137,7 @@ class RunState:
             try:
                 transport = load_transport(cfg.transport, base)
             except ValueError as exc:
+                self.no_verdict = f"the run could not be made: {exc}"
                 pytest.exit(f"conformance: {exc}", returncode=2)
             target = Target(base, cfg.api_key or DEFAULT_API_KEY, cfg.timeout, cfg.target_name)
         elif cfg.embedded:
@@ -636,7 +637,7 @@ def nothing_to_judge(ex: Exchange, cfg: RunConfig) -> str | None:
                 "Name one it serves with --model, or in a --pools file.")
     if not got.unserved():
         return None
-    page = " with a body that is not JSON" if body is None else ""
+    page = " with an HTML page" if got.status not in (404, 405, 501) else ""
     return (f"the target does not serve the Assistants API there: {where} answered {got.status}{page}. Check the base "
             "URL (most servers serve it under /v1). OpenAI's own API answers 404 there: it shut the Assistants API "
             "down on 2026-08-26.")
@@ -647,7 +648,7 @@ def _fallback_no_verdict(run: RunState, counts: dict[str, int]) -> str | None:
     to judge when every answer said the endpoint is not there, or every valid request was refused 401/403."""
     if counts["answered"] and counts["unserved"] == counts["answered"]:
         return (f"the target does not serve the Assistants API at {run.config.target_url or 'the embedded server'}: "
-                f"all {counts['answered']} answers were 404, 405, 501 or not JSON. Check the base URL (and the "
+                f"all {counts['answered']} answers were 404, 405, 501 or an HTML page. Check the base URL (and the "
                 "model: --model).")
     if counts["valid_answers"] and counts["valid_refused"] == counts["valid_answers"]:
         return (f"the target refused the API key: all {counts['valid_answers']} valid requests were answered 401 or "
@@ -676,8 +677,10 @@ def _incomplete(run: RunState, counts: dict[str, int]) -> list[str]:
 
 def _outcome(run: RunState, session: pytest.Session) -> tuple[str | None, list[str]]:
     """Decide the run's verdict and exit code: no verdict (2), a failure (1), incomplete (3), conforms."""
+    if run.dry_run is not None or session.config.option.collectonly:  # nothing was asked of the target
+        return None, []
     counts = _counts(run)
-    if run.no_verdict is None and not run.ledger.failures:
+    if run.no_verdict is None:  # failures against a target that never served the endpoint mean nothing
         reason = _fallback_no_verdict(run, counts)
         if reason is not None:
             run.no_verdict = reason
@@ -807,7 +810,7 @@ def _dry_run_summary(terminalreporter: Any, run: RunState) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    if not _suite_collected(config) or _is_worker(config):
+    if not _suite_collected(config) or _is_worker(config) or config.option.collectonly:
         return
     run = config.stash[_STATE]
     if run.dry_run is not None:
@@ -836,8 +839,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if ledger.target_errors and not ledger.judged():
         terminalreporter.write_line("no verdict: the target failed every request, so no requirement could be judged")
     elif incomplete and not failed:
-        terminalreporter.write_line("INCOMPLETE: the run did not finish; nothing it ran failed, but it is no verdict "
-                                    "of conformance (exit 3)")
+        terminalreporter.write_line("INCOMPLETE: the run did not finish; nothing it ran failed, but that is no verdict "
+                                    "of conformance")
     cassettes = _cassette_summary(run)
     if cassettes:
         terminalreporter.write_line(

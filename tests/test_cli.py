@@ -40,11 +40,13 @@ def test_pytest_pyargs_against_a_served_reference(reference_url: str, tmp_path: 
     assert "92 of 92 requirements conform" in result.stdout or "requirements conform; 0 failed" in result.stdout
 
 
-def test_a_wrong_key_fails_auth_everywhere(reference_url: str, tmp_path: Path) -> None:
+def test_a_wrong_key_is_no_verdict_not_a_failure(reference_url: str, tmp_path: Path) -> None:
+    """Every valid request refused 401: the key is wrong, and nothing the target said can be judged."""
     result = run_cli("run", "--target", reference_url, "--api-key", "not-the-key", "--max-examples", "2",
                      "--report-dir", str(tmp_path), "-k", "valid_requests")
-    assert result.returncode == 1
-    assert "HTTP-CREATE-200" in result.stdout
+    assert result.returncode == 2
+    assert "NO VERDICT: the target refused the API key: all 2 valid requests were answered 401" in result.stdout
+    assert "HTTP-CREATE-200" not in result.stdout
 
 
 def test_unreachable_target_exits_2(tmp_path: Path) -> None:

@@ -32,10 +32,11 @@ def probe_of(test_id: str) -> str | None:
     return test_id.split("[", 1)[1][:-1] if test_id.startswith(("test_refused[", "test_accepted[")) else None
 
 
-def test_the_run_starts_with_the_key_checks_the_smallest_request_and_one_refusal_per_requirement() -> None:
+def test_the_run_starts_with_the_smallest_request_the_key_checks_and_one_refusal_per_requirement() -> None:
     order = collected()
-    assert order[:3] == ["test_unauthorized[missing-key]", "test_unauthorized[wrong-key]",
-                         "test_minimal_request_is_accepted"]
+    # the smallest valid request first: its answer says whether there is anything to judge at all
+    assert order[:3] == ["test_minimal_request_is_accepted", "test_unauthorized[missing-key]",
+                         "test_unauthorized[wrong-key]"]
     lifecycle = order.index("test_created_assistant_can_be_retrieved_and_deleted")
     leads = order[3:lifecycle]
     assert all(t.startswith("test_refused[") for t in leads), leads

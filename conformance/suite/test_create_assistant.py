@@ -135,9 +135,9 @@ def run_probe(run: RunState, probe: Probe, body: Callable[[Any], None]) -> None:
 def target_down(run: RunState, error: str) -> None:
     """Fail the test with a target error; after a few in a row, stop the run (exit 2 if nothing was judged).
     A target that has not answered a single request, the run's first, cannot be reached: exit 2 at once."""
+    run.ledger.target_errors.append(error)
     if run.api is not None and run.api.answered == 0:
         run.give_up(f"the target cannot be reached (the first request failed): {error}")
-    run.ledger.target_errors.append(error)
     run.consecutive_target_errors += 1
     limit = run.config.max_target_errors  # 0: never stop
     if limit and run.consecutive_target_errors >= limit:
