@@ -44,8 +44,9 @@ def test_the_catalog_is_derived_from_the_schemas_and_cites_the_documentation() -
     reqs = catalog()
     assert "REQ-NAME-MAXLEN" in reqs
     assert "256" in reqs["REQ-NAME-MAXLEN"].doc
-    assert reqs["REQ-METADATA-MAXPAIRS"].places == (
-        "tool_resources.file_search.vector_stores[].metadata:maxProperties", "metadata:maxProperties")
+    assert reqs["REQ-METADATA-MAXPAIRS"].places == ("metadata:maxProperties",)
+    assert reqs["REQ-VECTOR-STORE-METADATA-MAXPAIRS"].places == (
+        "tool_resources.file_search.vector_stores[].metadata:maxProperties",)
     assert all(r.doc for r in reqs.values())
 
 
