@@ -86,7 +86,7 @@ def locate(root: Node, path: str) -> Node:
         elif kind == "name":
             node = node["propertyNames"]
         else:
-            branches = node.get("oneOf", node.get("anyOf", []))
+            branches: list[Node] = node.get("oneOf") or node.get("anyOf") or []
             found = [b for b in branches if _label(b) == set(arg.split("|"))]
             if len(found) != 1:
                 raise KeyError(f"no single branch ({arg}) at {path!r}")

@@ -137,7 +137,8 @@ def canon(node: Node, resolve: Callable[[Node], Node]) -> Node:
     if "oneOf" in node and "anyOf" in node:
         raise ValueError("a node with both oneOf and anyOf is not supported")
     nullable = node.get("nullable") is True
-    branches = [canon(b, resolve) for b in node.get("oneOf", node.get("anyOf", []))]
+    listed: list[Node] = node.get("oneOf") or node.get("anyOf") or []
+    branches = [canon(b, resolve) for b in listed]
     rest = [b for b in branches if b["type"] != [] or not b["nullable"] or _has_content(b)]
     nullable = nullable or len(rest) < len(branches) or any(b["nullable"] for b in rest)
     bare = [b for b in rest if _is_bare(b)]
@@ -215,8 +216,9 @@ def _merge_into(out: Node, branch: Node) -> Node:
 
 
 def _discriminator(b: Node) -> list[Any] | None:
-    prop = b["properties"].get("type")
-    return list(prop["enum"]) if prop is not None and prop["enum"] else None
+    prop: Node | None = b["properties"].get("type")
+    values: list[Any] | None = prop["enum"] if prop is not None else None
+    return list(values) if values else None
 
 
 def _merge_by_discriminator(branches: list[Node]) -> list[Node]:

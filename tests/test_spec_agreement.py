@@ -37,6 +37,7 @@ REFERENCE = ROOT.parent / "shared" / "reference"
 SPECS = {DEFAULT_PROFILE: REFERENCE / "openai-openapi-2024-05-13.yaml",
          "latest": REFERENCE / "openai-openapi-latest-assistants.json"}
 DECISIONS_FILE = ROOT / "schemas" / "spec-decisions.json"
+SHOWN = "schemas/spec-decisions.json"
 FIELDS = {"profile": str, "schema": str, "path": str, "keyword": str, "why": str, "server_may_follow_spec": bool}
 
 
@@ -85,14 +86,15 @@ def test_the_schemas_agree_with_the_spec_or_say_why(profile: str) -> None:
         if entry is None or entry["ours"] != d.ours or entry["spec"] != d.spec:
             problems.append(
                 f"{d.schema} {d.path}: {d.keyword} is {_show(d.ours)} in schemas/ but {_show(d.spec)} in the spec "
-                f"({SPECS[profile].name}): make schemas/ agree, or add a decision to {DECISIONS_FILE} "
+                f"({SPECS[profile].name}): make schemas/ agree, or add a decision to {SHOWN} "
                 f'{{"profile": "{profile}", "schema": "{d.schema}", "path": "{d.path}", "keyword": "{d.keyword}", '
                 f'"ours": {_show(d.ours)}, "spec": {_show(d.spec)}, "server_may_follow_spec": ..., "why": ...}}')
     for key, entry in listed.items():
-        d = found.get(key)
-        if d is None or entry["ours"] != d.ours or entry["spec"] != d.spec:
-            now = "no longer differ" if d is None else f"now differ as ours {_show(d.ours)}, spec {_show(d.spec)}"
-            problems.append(f"stale decision in {DECISIONS_FILE}: {entry['schema']} {entry['path']}: {entry['keyword']} "
+        now_found = found.get(key)
+        if now_found is None or entry["ours"] != now_found.ours or entry["spec"] != now_found.spec:
+            now = ("no longer differ" if now_found is None
+                   else f"now differ as ours {_show(now_found.ours)}, spec {_show(now_found.spec)}")
+            problems.append(f"stale decision in {SHOWN}: {entry['schema']} {entry['path']}: {entry['keyword']} "
                             f"(ours {_show(entry['ours'])}, spec {_show(entry['spec'])}): the two {now}; remove or "
                             "update the entry")
     assert problems == [], "\n".join(problems)
@@ -127,12 +129,12 @@ def test_nullable_spellings_agree() -> None:
 def test_refs_consts_and_branches_are_matched() -> None:
     components = {"Text": {"type": "object", "properties": {"type": {"type": "string", "enum": ["text"]}}},
                   "Json": {"type": "object", "properties": {"type": {"type": "string", "enum": ["json_object"]}}}}
-    ours = {"type": "object", "properties": {"f": {"oneOf": [
+    ours: Node = {"type": "object", "properties": {"f": {"oneOf": [
         {"type": "string", "enum": ["auto"], "maxLength": 4},
         {"type": "object", "properties": {"type": {"const": "text"}}},  # no 'type': the const's
         {"type": "object", "properties": {"type": {"type": "string", "enum": ["json_object"]}}},
     ]}}}
-    spec = {"type": "object", "properties": {"f": {"nullable": False, "oneOf": [
+    spec: Node = {"type": "object", "properties": {"f": {"nullable": False, "oneOf": [
         {"$ref": "#/components/schemas/Json"}, {"type": "string", "enum": ["auto"]},
         {"$ref": "#/components/schemas/Text"}]}}}
     # Text and Json differ only in their type's value: one branch on each side, matched by its label.
