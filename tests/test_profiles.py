@@ -43,6 +43,10 @@ DEFAULT_UNDER_LATEST = {
     "REQ-FUNCTION-STRICT-TYPE", "REQ-CHUNKING-STRATEGY", "REQ-CHUNK-SIZE-TYPE", "REQ-CHUNK-SIZE-MIN",
     "REQ-CHUNK-SIZE-MAX", "REQ-CHUNK-OVERLAP-TYPE", "REQ-VECTOR-STORE-METADATA-TYPE",
 }
+# Today's valid requests may carry null as a vector store's metadata, which a 2024-05-13 server refuses: an accept
+# probe of any requirement under tool_resources may draw one (which depends on the seed) and fail with it.
+NULL_VECTOR_STORE_METADATA_REACHES = {rid for rid, req in NEW.items()
+                                      if any(place.startswith("tool_resources") for place in req.places)}
 # And a server of today's spec under 2024-05-13: it refuses "none" and {} as response_format, takes 10,001
 # files in a vector store, and takes null as a vector store's metadata.
 LATEST_UNDER_DEFAULT = {"HTTP-CREATE-200", "REQ-RESPONSE-FORMAT-ONEOF", "REQ-VECTOR-STORE-FILE-IDS-MAXITEMS",
@@ -63,8 +67,8 @@ def test_a_default_server_fails_the_latest_profile_exactly_where_they_differ(see
         result = run("--target", server.base, "--api-key", KEY, "--profile", "latest", "--model", "gpt-4o",
                      "--seed", seed, "--max-examples", "10", "--report-dir", str(tmp_path))
     assert result.returncode == 1
-    assert failed(tmp_path) == DEFAULT_UNDER_LATEST
-    assert failed(tmp_path) - {"HTTP-CREATE-200"} <= (set(NEW) - set(OLD)) | CHANGED
+    assert DEFAULT_UNDER_LATEST <= failed(tmp_path) <= DEFAULT_UNDER_LATEST | NULL_VECTOR_STORE_METADATA_REACHES
+    assert failed(tmp_path) - {"HTTP-CREATE-200"} - NULL_VECTOR_STORE_METADATA_REACHES <= (set(NEW) - set(OLD)) | CHANGED
     assert "test_refused[response_format:enum:outside2]" in result.stdout  # "none", accepted: refused today
 
 
