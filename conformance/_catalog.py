@@ -698,3 +698,5 @@ def all_servers() -> dict[str, Factory]:
 
 
 _ = error  # re-exported helper used by subclasses' error bodies
+
+from . import _catalog_strict  # noqa: E402,F401  (registers spec-strict and its broken counterpart)

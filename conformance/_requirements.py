@@ -48,6 +48,12 @@ def catalog(schemas: Schemas | None = None) -> dict[str, Requirement]:
     found: dict[str, dict[str, object]] = {}
     for name in (REQUEST, ASSISTANT, ERROR, DELETE):
         for path, node in iter_nodes(schemas.resolved(name)):
+            # An answer that breaks its schema is reported under the requirement of the top-level field where it
+            # broke, or the object's (_checks._response_requirement): IDs deeper in a response schema, reached
+            # through a $ref into the request's definitions (tools[] of the assistant object), are never reported
+            # there, so those places are not the requirement's.
+            if name != REQUEST and sum(1 for step in path if step[0] != "branch") > 1:
+                continue
             for keyword, spec in node.get("x-req", {}).items():
                 entry = found.setdefault(
                     spec["id"], {"doc": spec["doc"], "schema": name, "places": [], "keywords": []}
