@@ -577,3 +577,4 @@ def all_servers() -> dict[str, Factory]:
 
 
 _ = error  # re-exported helper used by subclasses' error bodies
+from . import _catalog_real  # noqa: E402,F401  (issue 13: registers its servers here)
