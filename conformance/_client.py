@@ -204,6 +204,8 @@ class Api:
                 exchange = self._exchange(method, path, payload, has_body, api_key)
                 if method == "POST" and path == "/assistants":
                     self._record(exchange)
+                elif method == "DELETE" and exchange.received.status == 200:  # forgotten before an interrupt lands
+                    self._forget(path[len("/assistants/"):])
             if exchange.received.status != 429:
                 self.answered += 1
                 return exchange
@@ -295,11 +297,12 @@ class Api:
         return self.send("GET", f"/assistants/{assistant_id}", api_key=api_key)
 
     def delete(self, assistant_id: str, *, api_key: Any = _DEFAULT) -> Exchange:
-        exchange = self.send("DELETE", f"/assistants/{assistant_id}", api_key=api_key)
-        if exchange.received.status == 200 and assistant_id in self.created:
+        return self.send("DELETE", f"/assistants/{assistant_id}", api_key=api_key)
+
+    def _forget(self, assistant_id: str) -> None:
+        if assistant_id in self.created:
             self.created.remove(assistant_id)
-            self.answers.pop(assistant_id, None)
-        return exchange
+        self.answers.pop(assistant_id, None)
 
     def cleanup(self) -> list[str]:
         """Delete every assistant this run created and did not delete; returns the IDs that failed."""

@@ -28,12 +28,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from conformance._allure import find_allure
+from conformance._requirements import catalog
 from conformance._server import ServerThread, free_port, server_process
 
 from .conftest import ROOT, run_cli
 
 SECRET = "sk-conformance-report-secret-7f3a9"
 BROKEN = "name-max-257"
+TOTAL = len(catalog())  # requirements in the catalog
 SCHEMA = json.loads((ROOT / "schemas" / "compliance.schema.json").read_text())
 SCREENSHOTS = ROOT / "reports"
 
@@ -177,10 +179,10 @@ def _table(markdown: str) -> list[list[str]]:
 
 def test_markdown_puts_the_failure_first_with_its_curl(broken_dir: Path) -> None:
     markdown = (broken_dir / "compliance.md").read_text(encoding="utf-8")
-    assert markdown.splitlines()[0] == "## ❌ POST /v1/assistants: 91 of 92 requirements conform"
+    assert markdown.splitlines()[0] == f"## ❌ POST /v1/assistants: {TOTAL - 1} of {TOTAL} requirements conform"
     table = _table(markdown)
     assert table[0] == ["requirement", "verdict", "examples", "documentation"]
-    assert len(table) == 2 + 92
+    assert len(table) == 2 + TOTAL
     first = table[2]
     assert first[0] == "REQ-NAME-MAXLEN" and first[1] == "❌ failed"
     assert first[3] == "The name of the assistant. The maximum length is 256 characters."
@@ -273,7 +275,7 @@ def test_allure_groups_by_endpoint_field_and_requirement(broken_dir: Path) -> No
         examples = {p["name"]: p["value"] for p in r["parameters"]}.get("examples")
         assert examples is not None and int(examples) >= 1, r["name"]
     environment = (broken_dir / "allure-results" / "environment.properties").read_text()
-    assert "Verdict=91 of 92 requirements conform" in environment
+    assert f"Verdict={TOTAL - 1} of {TOTAL} requirements conform" in environment
     # No container files for the suite's own fixtures (allure-pytest writes one per fixture and test).
     assert not list((broken_dir / "allure-results").glob("*-container.json"))
 
@@ -398,8 +400,8 @@ def _screenshot(chromium: str, url: str, name: str, size: str = "1280,900", budg
 def test_compliance_html_renders_in_chromium(chromium: str, broken_dir: Path) -> None:
     url = (broken_dir / "compliance.html").as_uri()
     dom = _browser(chromium, url, "--dump-dom")
-    assert '<p class="headline bad" id="headline">91 of 92 requirements conform</p>' in dom
-    assert dom.count('<tr class="passed"') == 91
+    assert f'<p class="headline bad" id="headline">{TOTAL - 1} of {TOTAL} requirements conform</p>' in dom
+    assert dom.count('<tr class="passed"') == TOTAL - 1
     row = re.search(r'<tr class="failed" id="REQ-NAME-MAXLEN">(.*?)</tr>', dom)
     assert row is not None and "The maximum length is 256 characters." in row.group(1)
     evidence = dom.split('<tr class="failed evidence">', 1)[1].split("</tr>", 1)[0]
