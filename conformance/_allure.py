@@ -130,7 +130,8 @@ class _Labeller:
 
 # The suite's own fixtures: Allure would write a container file for each, per test (four files in five of a
 # run's), recording only that 'conformance' was set up.
-_OWN_FIXTURES = frozenset({"conformance", "conformance_run", "conformance_cassette", "vcr_config", "probe", "key"})
+_OWN_FIXTURES = frozenset({"conformance", "conformance_run", "conformance_cassette", "vcr_config", "probe", "key",
+                           "kind", "encoding"})
 
 
 class _WithoutOwnFixtures:

@@ -699,4 +699,7 @@ def all_servers() -> dict[str, Factory]:
 
 _ = error  # re-exported helper used by subclasses' error bodies
 
-from . import _catalog_strict  # noqa: E402,F401  (registers spec-strict and its broken counterpart)
+from . import (
+    _catalog_real,  # noqa: F401  (issue 13: registers its servers here)
+    _catalog_strict,  # noqa: F401  (registers spec-strict and its broken counterpart)
+)

@@ -469,3 +469,58 @@ def unauthorized(ctx: Context, ex: Exchange) -> None:
     else:
         ctx.fail(rid, "unauthorized", ex, "A request without a valid API key was not refused with 401", "401",
                  _status_line(ex))
+
+
+# --- state, credentials, text (issue 13) ----------------------------------------------------------
+
+
+@check
+def utf8_answer(ctx: Context, ex: Exchange) -> bool:
+    """An answer's body is valid UTF-8 (RFC 8259 8.1), whatever text it carries."""
+    rid = _req(ctx.schemas.request, "x-utf8")
+    if ex.received.truncated:
+        return True
+    try:
+        ex.received.body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        around = ex.received.body[max(0, exc.start - 20):exc.end + 20]
+        ctx.fail(rid, "utf8_answer", ex, "The answer is not valid UTF-8", "a body encoded in UTF-8",
+                 f"{exc.reason} at byte {exc.start}: {around!r} (Content-Type: {ex.received.content_type or '(none)'})")
+        return False
+    ctx.ok(rid, "utf8_answer")
+    return True
+
+
+@check
+def refused_key(ctx: Context, ex: Exchange, keyword: str = "x-auth") -> bool:
+    """A request whose credentials are not the key is refused with 401 and the error envelope, on every endpoint."""
+    rid = _req(ctx.schemas.request, keyword)
+    if not no_server_error(ctx, ex):
+        return False
+    if ex.received.status == 401:
+        ctx.ok(rid, "refused_key")
+        error_envelope(ctx, ex)
+        return True
+    shown = ex.sent.headers.get("Authorization", "(no Authorization header)")
+    ctx.fail(rid, "refused_key", ex, f"{ex.sent.method} with the credentials {shown!r} was not refused with 401",
+             "401", _status_line(ex))
+    return False
+
+
+@check
+def refusal_changed_nothing(ctx: Context, ex: Exchange, created: dict[str, Any]) -> None:
+    """A request refused for its credentials has no effect: the assistant is still there, as created."""
+    rid = _req(ctx.schemas.request, "x-auth-no-effect")
+    if not no_server_error(ctx, ex):
+        return
+    got = ex.received.json_or_none() if ex.received.status == 200 else None
+    if not isinstance(got, dict):
+        ctx.fail(rid, "refusal_changed_nothing", ex, "A DELETE refused for its key removed the assistant anyway",
+                 "200 and the assistant", _status_line(ex))
+        return
+    for name in ctx.schemas.assistant["properties"]:
+        if name in created and (name not in got or not same(created[name], got[name])):
+            ctx.fail(rid, "refusal_changed_nothing", ex, f"A request refused for its key changed {name!r}",
+                     f"{name}: {_show(created[name])}", f"{name}: {_show(got.get(name, '(absent)'))}")
+            return
+    ctx.ok(rid, "refusal_changed_nothing")

@@ -20,7 +20,7 @@ from ._interrupts import INTERRUPTS
 from ._limits import BudgetExhausted, Limits, retry_wait
 from ._probes import RawBody
 
-__all__ = ["Api", "Exchange", "NotRecorded", "Received", "Sent", "Target", "TargetError", "encode", "mask"]
+__all__ = ["Api", "Credential", "Exchange", "NotRecorded", "Received", "Sent", "Target", "TargetError", "encode", "mask"]
 
 MAX_BODY = 8 * 1024 * 1024
 EVIDENCE_BODY = 64 * 1024  # bytes of an answer a finding keeps
@@ -161,6 +161,15 @@ class Exchange:
 _DEFAULT = object()
 
 
+@dataclass(frozen=True)
+class Credential:
+    """An Authorization header sent as it is (``api_key=`` of an operation); ``shown`` is what reports, curl
+    lines and logs show instead, since it may be made from the key (the key minus its last character)."""
+
+    header: str
+    shown: str
+
+
 class Api:
     """The endpoint's operations over one ``httpx.Client``; remembers what it created, for cleanup."""
 
@@ -173,6 +182,7 @@ class Api:
         self.unserved = 0  # answers saying the endpoint is not there (``Received.unserved``)
         self.limits = limits or Limits()
         self.rate_limited = 0  # 429 answers waited out and retried
+        self.answers: dict[str, Any] = {}  # each created id's create answer, for reading back (see ``_record``)
 
     def _masked(self, text: str) -> str:
         return mask(text, self.target.api_key)
@@ -184,6 +194,9 @@ class Api:
         headers = dict(self.target.headers)
         if json_body:
             headers["Content-Type"] = "application/json"
+        if isinstance(api_key, Credential):
+            headers["Authorization"] = api_key.header
+            return headers
         key = self.target.api_key if api_key is _DEFAULT else api_key
         if key is not None:
             headers["Authorization"] = f"Bearer {key}"
@@ -201,6 +214,8 @@ class Api:
                 exchange = self._exchange(method, path, payload, has_body, api_key)
                 if method == "POST" and path == "/assistants":
                     self._record(exchange)
+                elif method == "DELETE" and exchange.received.status == 200:  # forgotten before an interrupt lands
+                    self._forget(path[len("/assistants/"):])
             if exchange.received.status != 429:
                 self.answered += 1
                 self.unserved += exchange.received.unserved()
@@ -220,10 +235,12 @@ class Api:
 
     def _record(self, exchange: Exchange) -> None:
         # a 201 also created something to clean up; a replayed assistant exists nowhere
-        if 200 <= exchange.received.status < 300 and not exchange.replayed:
+        if 200 <= exchange.received.status < 300:
             body = exchange.received.json_or_none()
-            if isinstance(body, dict) and isinstance(body.get("id"), str) and body["id"] not in self.created:
-                self.created.append(body["id"])
+            if isinstance(body, dict) and isinstance(body.get("id"), str):
+                self.answers.setdefault(body["id"], body)  # the first answer that gave the id
+                if not exchange.replayed and body["id"] not in self.created:
+                    self.created.append(body["id"])
 
     def _wait_429(self, exchange: Exchange, attempt: int) -> float:
         where = f"{exchange.sent.method} {exchange.sent.url}"
@@ -245,6 +262,8 @@ class Api:
         headers = self._headers(api_key, has_body)
         secret = headers.get("Authorization") == f"Bearer {self.target.api_key}"
         shown = {k: (MASKED_AUTH if k.lower() == "authorization" and secret else v) for k, v in headers.items()}
+        if isinstance(api_key, Credential):  # a credential made from the key is shown as its label, never as sent
+            shown["Authorization"] = api_key.shown
         sent = Sent(method, url, shown, body, payload)
         started = time.time()
         self.requests += 1
@@ -285,14 +304,16 @@ class Api:
     def create(self, payload: Any, *, api_key: Any = _DEFAULT) -> Exchange:
         return self.send("POST", "/assistants", payload, has_body=True, api_key=api_key)
 
-    def retrieve(self, assistant_id: str) -> Exchange:
-        return self.send("GET", f"/assistants/{assistant_id}")
+    def retrieve(self, assistant_id: str, *, api_key: Any = _DEFAULT) -> Exchange:
+        return self.send("GET", f"/assistants/{assistant_id}", api_key=api_key)
 
-    def delete(self, assistant_id: str) -> Exchange:
-        exchange = self.send("DELETE", f"/assistants/{assistant_id}")
-        if exchange.received.status == 200 and assistant_id in self.created:
+    def delete(self, assistant_id: str, *, api_key: Any = _DEFAULT) -> Exchange:
+        return self.send("DELETE", f"/assistants/{assistant_id}", api_key=api_key)
+
+    def _forget(self, assistant_id: str) -> None:
+        if assistant_id in self.created:
             self.created.remove(assistant_id)
-        return exchange
+        self.answers.pop(assistant_id, None)
 
     def cleanup(self) -> tuple[list[str], list[tuple[str, Exchange]]]:
         """Delete every assistant this run created and did not delete. Returns the IDs that could not be

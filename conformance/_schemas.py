@@ -11,12 +11,14 @@ import functools
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
+from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
@@ -124,9 +126,23 @@ def load_schemas(directory: str | None = None) -> Schemas:
     return Schemas(directory=root, raw=raw, registry=registry, digest=digest)
 
 
+def _ecma_pattern(validator: Any, pattern: str, instance: Any, schema: Node) -> Iterator[Any]:
+    """``pattern`` as JSON Schema means it (ECMA-262): ``$`` ends the string. Python's ``$`` also matches
+    before a final newline, so the stock validator lets ``"name\n"`` through ``^[a-zA-Z0-9_-]*$``."""
+    if not validator.is_type(instance, "string"):
+        return
+    ecma = pattern[:-1] + r"\Z" if pattern.endswith("$") and not pattern.endswith("\\$") else pattern
+    if not re.search(ecma, instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+PatternValidator = validators.extend(Draft202012Validator, {"pattern": _ecma_pattern})  # type: ignore[no-untyped-call]
+
+
 @functools.cache
 def _validator_cached(schemas: Schemas, name: str) -> Draft202012Validator:
-    return Draft202012Validator(schemas.raw[name], registry=schemas.registry)
+    validator: Draft202012Validator = PatternValidator(schemas.raw[name], registry=schemas.registry)
+    return validator
 
 
 @functools.cache

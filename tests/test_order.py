@@ -25,7 +25,12 @@ def collected() -> list[str]:
     result = subprocess.run([sys.executable, "-m", "pytest", "--pyargs", "conformance", "--collect-only", "-q",
                              "-p", "no:cacheprovider"], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    return [line.split("::", 1)[1] for line in result.stdout.splitlines() if "::" in line]
+    return [line for line in result.stdout.splitlines() if "::" in line]
+
+
+def order_of(module: str) -> list[str]:
+    """The test ids of one module of the suite, in run order."""
+    return [line.split("::", 1)[1] for line in collected() if line.split("::", 1)[0].endswith(module)]
 
 
 def probe_of(test_id: str) -> str | None:
@@ -33,10 +38,12 @@ def probe_of(test_id: str) -> str | None:
 
 
 def test_the_run_starts_with_the_smallest_request_the_key_checks_and_one_refusal_per_requirement() -> None:
-    order = collected()
+    everything = [line.split("::", 1)[1] for line in collected()]
     # the smallest valid request first: its answer says whether there is anything to judge at all
-    assert order[:3] == ["test_minimal_request_is_accepted", "test_unauthorized[missing-key]",
-                         "test_unauthorized[wrong-key]"]
+    assert everything[:3] == ["test_minimal_request_is_accepted", "test_unauthorized[missing-key]",
+                              "test_unauthorized[wrong-key]"]
+    order = order_of("test_create_assistant.py")
+    assert order[:3] == everything[:3]
     lifecycle = order.index("test_created_assistant_can_be_retrieved_and_deleted")
     leads = order[3:lifecycle]
     assert all(t.startswith("test_refused[") for t in leads), leads
@@ -98,3 +105,19 @@ def test_a_failing_probe_sends_its_first_failing_example_and_nothing_more(catalo
     assert result.returncode == 1, result.stdout[-2000:]
     assert verdicts(tmp_path)["REQ-NAME-MAXLEN"] == "failed"
     assert sent == 2 == report(tmp_path)["run"]["requests"]
+
+
+def test_the_state_and_access_tests_take_their_places_in_the_run() -> None:
+    """Lookalike credentials and the scheme's case right after the smallest request (cheap, high yield); the
+    state tests with the lifecycle; text and pairs with the valid requests; the read-back of every assistant
+    the run created last of all."""
+    everything = [line.split("::", 1)[1] for line in collected()]
+    ours = order_of("test_state_and_access.py")
+    start = everything.index("test_minimal_request_is_accepted") + 1
+    assert everything[start:start + 7] == ours[:7]
+    assert all(t.startswith(("test_lookalike_credentials_are_refused[", "test_scheme_is_case_insensitive"))
+               for t in ours[:7])
+    lifecycle = everything.index("test_created_assistant_can_be_retrieved_and_deleted")
+    valid = everything.index("test_valid_requests_are_accepted_and_echoed")
+    assert lifecycle < everything.index("test_ids_stay_bound_through_creates_and_deletes") < valid
+    assert everything[-1] == "test_assistants_created_during_the_run_read_back"
