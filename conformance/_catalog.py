@@ -699,7 +699,5 @@ def all_servers() -> dict[str, Factory]:
 
 _ = error  # re-exported helper used by subclasses' error bodies
 
-from . import (
-    _catalog_real,  # noqa: F401  (issue 13: registers its servers here)
-    _catalog_strict,  # noqa: F401  (registers spec-strict and its broken counterpart)
-)
+# The other catalog modules register their servers here, on import (they import this module's helpers).
+from . import _catalog_real, _catalog_strict  # noqa: E402,F401
