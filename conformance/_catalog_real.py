@@ -25,16 +25,9 @@ from jsonschema import Draft202012Validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from . import _catalog
 from ._catalog import defect, variant
 from ._reference import ReferenceServer
-from ._schemas import REQUEST, PatternValidator
-
-# The catalog's schema-patched servers validate with ``pattern`` as JSON Schema means it (ECMA-262 '$', as the
-# reference does since issue 13), so each stays broken in its one way only; ``function-name-python-dollar``
-# below is the server that keeps Python's '$'. (Rebound here to leave ``_catalog`` as it is for parallel work;
-# at merge, ``_Patched.request_validator`` can name ``PatternValidator`` itself.)
-_catalog.Draft202012Validator = PatternValidator  # type: ignore[attr-defined]
+from ._schemas import REQUEST
 
 __all__: list[str] = []
 

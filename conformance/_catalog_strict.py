@@ -25,7 +25,7 @@ from jsonschema import Draft202012Validator
 from ._catalog import _Patched, _shift, defect, variant
 from ._profiles import DEFAULT_PROFILE
 from ._reference import ReferenceServer
-from ._schemas import Node, schema_dir
+from ._schemas import Node, PatternValidator, schema_dir
 
 __all__ = ["decisions", "locate", "spec_strict_schema"]
 
@@ -185,7 +185,7 @@ class _SpecStrict(ReferenceServer):
 
     def request_validator(self) -> Draft202012Validator:
         if not hasattr(self, "_strict"):
-            self._strict = Draft202012Validator(spec_strict_schema(self.schemas.request, decisions()))
+            self._strict = PatternValidator(spec_strict_schema(self.schemas.request, decisions()))
         return self._strict
 
     def build(self, body: dict[str, Any]) -> dict[str, Any]:
