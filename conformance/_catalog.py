@@ -679,6 +679,20 @@ class _EmptyMeta(ReferenceServer):
         return obj
 
 
+@variant("optional-nulls-omitted")
+class _OptionalNullsOmitted(ReferenceServer):
+    """Leaves out of its answers the fields the assistant object does not require when they are null (a
+    serializer set to skip nulls, as many are): temperature, top_p, response_format, tool_resources sent as null."""
+
+    def build(self, body: dict[str, Any]) -> dict[str, Any]:
+        obj = super().build(body)
+        required = set(self.schemas.assistant["required"])
+        for key in ("temperature", "top_p", "response_format", "tool_resources"):
+            if key in body and body[key] is None:
+                obj[key] = None
+        return {k: v for k, v in obj.items() if v is not None or k in required}
+
+
 @variant("created-at-behind")
 class _Behind(ReferenceServer):
     def now(self) -> int:

@@ -114,7 +114,8 @@ class Received:
         if self.status in (404, 405, 501):
             return True
         media = self.content_type.split(";")[0].strip().lower()
-        return self.status < 400 and media in ("text/html", "application/xhtml+xml")
+        # JSON labelled text/html is an answer with the wrong Content-Type (HTTP-JSON), not a page
+        return self.status < 400 and media in ("text/html", "application/xhtml+xml") and self.json_or_none() is None
 
     def text(self, limit: int = 2000) -> str:
         text = self.body[:limit].decode("utf-8", errors="replace")
