@@ -34,27 +34,7 @@ if [ ! -x "$venv/bin/litellm" ] \
   fi
 fi
 free_port() { .venv/bin/python -c "from conformance._server import free_port; print(free_port())"; }
-# Wait until URL answers anything over HTTP (any status), or PID exits; at most $3 seconds.
-wait_for() {
-  .venv/bin/python - "$1" "$2" "$3" <<'EOF'
-import os, sys, time, urllib.error, urllib.request
-url, pid, limit = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-deadline = time.monotonic() + limit
-while time.monotonic() < deadline:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        sys.exit(f"exited before answering {url}")
-    try:
-        urllib.request.urlopen(url, timeout=2).close()
-        sys.exit(0)
-    except urllib.error.HTTPError:
-        sys.exit(0)
-    except OSError:
-        time.sleep(0.5)
-sys.exit(f"no answer from {url} within {limit:.0f} s")
-EOF
-}
+wait_for() { .venv/bin/python scripts/mocks/wait_for_http.py "$@"; }  # URL PID SECONDS
 upstream_port=$(free_port)
 port=$(free_port)
 logs=$(mktemp -d)
