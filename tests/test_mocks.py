@@ -2,15 +2,20 @@
 that produce docs/mocks/ (a short selection here, to stay quick; the scripts run everything).
 
 Skipped only when the registry cannot deliver the package (the script's exit code 3, with a network error).
+LiteLLM and myla (validate-litellm.sh, validate-myla.sh) are not installed here: their scripts are only parsed,
+and their committed matrices checked.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from .serving import ROOT, failed, report, verdicts
@@ -65,3 +70,36 @@ def test_prism_is_validated_against_the_spec(tmp_path: Path) -> None:
     assert status["RESP-OBJECT-SHAPE"] == status["HTTP-JSON"] == "passed"
     errors = report(matrix)["summary"]["target_errors"]
     assert errors and all("no answer within 5 s" in e for e in errors)
+
+
+MATRICES = sorted((ROOT / "docs" / "mocks").glob("*/compliance.json"))
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in (ROOT / "scripts").glob("validate-*.sh")))
+def test_validate_scripts_parse(script: str) -> None:
+    result = subprocess.run(["bash", "-n", f"scripts/{script}"], capture_output=True, text=True, cwd=ROOT, timeout=30)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("script", ["validate-litellm.sh", "validate-myla.sh"])
+def test_install_failure_has_an_exit_code_of_its_own(script: str) -> None:
+    # 'conformance run' uses 0-3 (3: incomplete run); "cannot install" must not be mistaken for any of them.
+    text = (ROOT / "scripts" / script).read_text(encoding="utf-8")
+    assert "4 if" in text.split("set -euo pipefail")[0]
+    assert "exit 4" in text and "exit 3" not in text
+
+
+@pytest.mark.parametrize("matrix", MATRICES, ids=lambda p: p.parent.name)
+def test_committed_matrices_follow_the_report_schema(matrix: Path) -> None:
+    schema = json.loads((ROOT / "schemas" / "compliance.schema.json").read_text(encoding="utf-8"))
+    jsonschema.validate(json.loads(matrix.read_text(encoding="utf-8")), schema)
+
+
+@pytest.mark.parametrize("target", ["litellm", "myla"])
+def test_every_failed_requirement_is_explained(target: str) -> None:
+    # docs/mocks/README.md names, in the target's section, every requirement its committed matrix fails.
+    readme = (ROOT / "docs" / "mocks" / "README.md").read_text(encoding="utf-8")
+    sections = re.split(r"^## ", readme, flags=re.MULTILINE)
+    section = next(s for s in sections if s.lower().startswith(target))
+    missing = sorted(rid for rid in failed(ROOT / "docs" / "mocks" / target) if f"`{rid}`" not in section)
+    assert not missing, f"docs/mocks/README.md, section {target}: not explained: {missing}"
