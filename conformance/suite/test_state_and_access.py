@@ -31,6 +31,8 @@ MASK = "<the key>"
 def _key(run: RunState) -> str:
     api = run.open()
     if not api.target.api_key:
+        if run.config.replay_only:  # the cassettes answer (they match no header, and hold no key): any will do
+            return "conformance-replayed-key"
         pytest.skip("no API key: credentials that look like it cannot be made")
     return api.target.api_key
 
@@ -165,7 +167,9 @@ def test_assistants_created_during_the_run_read_back(conformance: RunState) -> N
     # Only assistants whose create answer was itself a documented assistant object (one created by a refused
     # probe the target wrongly accepted may not be; that was judged where it was sent).
     shape = conformance.schemas.validator(ASSISTANT)
-    ids = [i for i, answer in api.answers.items() if (i in api.created or not api.created) and shape.is_valid(answer)]
+    # ``answers`` forgets an id once it is deleted, on a live run and a replay alike (``created`` is empty on a
+    # replay: a replayed assistant exists nowhere), so both read back the same ids.
+    ids = [i for i, answer in api.answers.items() if shape.is_valid(answer)]
     cap = max(40, 2 * conformance.config.max_examples)
     if len(ids) > cap:
         ids = ids[:cap // 2] + ids[-(cap - cap // 2):]
