@@ -27,9 +27,9 @@ import pytest
 from allure_commons.logger import AllureFileLogger
 from allure_commons.types import AttachmentType
 
-from ._client import mask
 from ._ledger import Finding
 from ._reports import headline, request_text, response_text
+from ._secrets import mask
 
 if TYPE_CHECKING:
     from ._requirements import Requirement

@@ -47,6 +47,7 @@ from vcr.serializers import yamlserializer
 
 from ._client import MAX_BODY, Sent, TargetError, _decode
 from ._reference import documented_models
+from ._secrets import mask, mask_bytes
 
 if TYPE_CHECKING:
     from .plugin import RunConfig
@@ -236,14 +237,11 @@ class Scrubber:
                 self.secrets.add(part)
 
     def _hide(self, data: bytes) -> bytes:
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            data = data.replace(secret.encode("utf-8"), REDACTED.encode())
-        return data
+        return mask_bytes(data, *self.secrets, replacement=REDACTED.encode())
 
     def hide_text(self, text: str) -> str:
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            text = text.replace(secret, REDACTED)
-        return text
+        """``text`` without any secret, in any spelling (escaped, percent-encoded, base64: see ``_secrets``)."""
+        return mask(text, *self.secrets, replacement=REDACTED)
 
     def request(self, request: VcrRequest) -> VcrRequest:
         """A scrubbed copy of ``request`` (which is left as it is)."""
@@ -276,6 +274,9 @@ class Scrubber:
             values = values if isinstance(values, list) else [values]
             headers[name] = [self._credentials(self.hide_text(str(v)).encode(), echoed).decode() for v in values]
         response["headers"] = headers
+        status = response.get("status")
+        if isinstance(status, dict) and status.get("message"):  # the reason phrase is the target's text too
+            status["message"] = self._credentials(self.hide_text(str(status["message"])).encode(), echoed).decode()
         body = response.get("body", {})
         data = _bytes(body.get("string"))
         if data:

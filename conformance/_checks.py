@@ -15,9 +15,10 @@ from typing import Any, TypeVar
 
 from jsonschema import Draft202012Validator
 
-from ._client import Exchange, mask
+from ._client import Exchange
 from ._ledger import Finding, Ledger
 from ._schemas import ASSISTANT, DELETE, ERROR, Node, Schemas
+from ._secrets import mask
 
 __all__ = ["CHECKS", "Context", "NonConformance", "preflight", "raise_findings", "same"]
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import quote, unquote
 
 import httpx
 from vcr.errors import CannotOverwriteExistingCassetteException
@@ -19,8 +20,9 @@ from vcr.errors import CannotOverwriteExistingCassetteException
 from ._interrupts import INTERRUPTS
 from ._limits import BudgetExhausted, Limits, retry_wait
 from ._probes import RawBody
+from ._secrets import mask, mask_bytes
 
-__all__ = ["Api", "Credential", "Exchange", "NotRecorded", "Received", "Sent", "Target", "TargetError", "encode", "mask"]
+__all__ = ["Api", "Credential", "Exchange", "NotRecorded", "Received", "Sent", "Target", "TargetError", "encode"]
 
 MAX_BODY = 8 * 1024 * 1024
 EVIDENCE_BODY = 64 * 1024  # bytes of an answer a finding keeps
@@ -54,13 +56,6 @@ class Target:
     timeout: float = 30.0
     name: str = "target"
     headers: tuple[tuple[str, str], ...] = (("OpenAI-Beta", "assistants=v2"),)
-
-
-def mask(text: str, secret: str | None) -> str:
-    """``text`` with every occurrence of ``secret`` replaced."""
-    if secret and len(secret) >= 4:
-        return text.replace(secret, "***")
-    return text
 
 
 def encode(payload: Any) -> bytes:
@@ -215,7 +210,7 @@ class Api:
                 if method == "POST" and path == "/assistants":
                     self._record(exchange)
                 elif method == "DELETE" and exchange.received.status == 200:  # forgotten before an interrupt lands
-                    self._forget(path[len("/assistants/"):])
+                    self._forget(_path_id(path))
             if exchange.received.status != 429:
                 self.answered += 1
                 self.unserved += exchange.received.unserved()
@@ -227,7 +222,7 @@ class Api:
     def _reserved(self, method: str, path: str) -> int:
         """Requests to hold back for cleanup: a DELETE per assistant still to delete, one more for a create."""
         reserved = len(self.created)
-        if method == "DELETE" and path.startswith("/assistants/") and path[len("/assistants/"):] in self.created:
+        if method == "DELETE" and path.startswith("/assistants/") and _path_id(path) in self.created:
             reserved -= 1
         if method == "POST" and path == "/assistants":
             reserved += 1
@@ -296,6 +291,8 @@ class Api:
             raise TargetError(self._masked(f"{method} {url}: {reason}")) from None
         except TargetError as exc:
             raise TargetError(self._masked(f"{method} {url}: {exc}")) from None
+        except (httpx.InvalidURL, UnicodeEncodeError) as exc:  # not an HTTPError: it would end the run
+            raise TargetError(self._masked(f"{method} {url!r} cannot be sent: {exc}")) from None
         if recorded_times is not None:
             started, ended = recorded_times
             return Exchange(sent, received, started, ended, replayed)
@@ -305,10 +302,10 @@ class Api:
         return self.send("POST", "/assistants", payload, has_body=True, api_key=api_key)
 
     def retrieve(self, assistant_id: str, *, api_key: Any = _DEFAULT) -> Exchange:
-        return self.send("GET", f"/assistants/{assistant_id}", api_key=api_key)
+        return self.send("GET", f"/assistants/{_id_in_path(assistant_id)}", api_key=api_key)
 
     def delete(self, assistant_id: str, *, api_key: Any = _DEFAULT) -> Exchange:
-        return self.send("DELETE", f"/assistants/{assistant_id}", api_key=api_key)
+        return self.send("DELETE", f"/assistants/{_id_in_path(assistant_id)}", api_key=api_key)
 
     def _forget(self, assistant_id: str) -> None:
         if assistant_id in self.created:
@@ -338,6 +335,26 @@ class Api:
                 failed += self.created
                 self.created.clear()
         return failed, answers
+
+
+def _id_in_path(assistant_id: str) -> str:
+    """An id as a path segment: every character outside RFC 3986's unreserved set percent-encoded (UTF-8).
+
+    Ids are the target's choice: one holding ESC, CR LF, a slash or a '?' was put in the URL as it was, so a
+    CR LF made httpx refuse the URL (``InvalidURL``, which aborted the cleanup) and a '/' or '?' would have
+    sent the request somewhere else. The ids servers really give (``asst_abc123``: letters, digits, '_', '-')
+    are unreserved, so their paths, and the cassettes recorded with them, are what they were. An id that has
+    no UTF-8 form (a lone surrogate, which JSON's ``\\ud800`` can carry) cannot be sent at all: a target error.
+    """
+    try:
+        return quote(assistant_id, safe="")
+    except UnicodeEncodeError:
+        raise TargetError(f"the id {assistant_id!r} cannot be sent: it has no UTF-8 form") from None
+
+
+def _path_id(path: str) -> str:
+    """The id in ``/assistants/{id}``, as the target gave it (``_id_in_path`` undone)."""
+    return unquote(path[len("/assistants/"):])
 
 
 def _read_capped(chunks: Iterator[bytes]) -> tuple[bytes, bool]:
@@ -381,15 +398,14 @@ def _decode(data: bytes, encoding: str) -> bytes:
 
 
 def _masked(received: Received, secret: str | None) -> Received:
-    """``received`` with the key blanked out wherever the target repeated it (body or headers): a target
-    that reflects the Authorization header must not carry the key into the terminal or a report."""
-    if not secret or len(secret) < 4:
+    """``received`` with the key blanked out wherever the target repeated it (body or headers), in any spelling
+    (``_secrets``): a target that reflects the Authorization header must not carry the key into the terminal
+    or a report, and one that escapes it (``\\u0073k-...``) must not have ``json.loads`` rebuild it."""
+    body = mask_bytes(received.body, secret)
+    headers = {k: mask(v, secret) for k, v in received.headers.items()}
+    if body is received.body and headers == received.headers:
         return received
-    raw = secret.encode("utf-8")
-    if raw not in received.body and not any(secret in v for v in received.headers.values()):
-        return received
-    return Received(received.status, {k: mask(v, secret) for k, v in received.headers.items()},
-                    received.body.replace(raw, b"***"), received.truncated)
+    return Received(received.status, headers, body, received.truncated)
 
 
 def open_client(target: Target, transport: httpx.BaseTransport | None = None) -> httpx.Client:

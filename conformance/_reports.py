@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ._ledger import visible
+from ._secrets import mask
 
 __all__ = ["REPORT_FILES", "REPORT_VERSION", "headline", "outcome", "render_html", "render_markdown", "visible", "write_reports"]
 
@@ -24,30 +25,24 @@ REPORT_FILES = ("compliance.json", "compliance.md", "compliance.html")
 _ORDER = {"failed": 0, "not_exercised": 1, "passed": 2}
 _MD_BUDGET = 60_000  # a GitHub PR comment holds 65,536 characters
 _MD_BODY = 1_500
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _MD_ESCAPES = {c: "\\" + c for c in "\\`*_[]~|"} | {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
 
 
 def write_reports(report: dict[str, Any], directory: Path, secret: str | None = None) -> list[Path]:
     """Write the three files of ``REPORT_FILES`` into ``directory``; ``secret`` is masked in each."""
     directory.mkdir(parents=True, exist_ok=True)
-    text = _mask(json.dumps(report, indent=2, ensure_ascii=False, allow_nan=True), secret)
+    # A lone surrogate (an id a target sent as "\\ud800") has no UTF-8 form: it stays a JSON escape.
+    text = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}",
+                          mask(json.dumps(report, indent=2, ensure_ascii=False, allow_nan=True), secret))
     masked = json.loads(text)
     contents = {"compliance.json": text, "compliance.md": render_markdown(masked), "compliance.html": render_html(masked)}
     paths = []
     for name in REPORT_FILES:
         path = directory / name
-        path.write_text(_mask(contents[name], secret), encoding="utf-8")
+        path.write_text(mask(contents[name], secret), encoding="utf-8")
         paths.append(path)
     return paths
-
-
-def _mask(text: str, secret: str | None) -> str:
-    """``text`` without ``secret``, also in its JSON- and HTML-escaped spellings."""
-    if not secret or len(secret) < 4:
-        return text
-    for form in {secret, json.dumps(secret, ensure_ascii=False)[1:-1], json.dumps(secret)[1:-1], html.escape(secret)}:
-        text = text.replace(form, "***")
-    return text
 
 
 def outcome(summary: dict[str, Any]) -> str:
