@@ -7,6 +7,7 @@ was sent and what came back, with bodies read up to a cap so a hostile target ca
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import time
 from collections.abc import Iterator
@@ -22,13 +23,57 @@ from ._limits import BudgetExhausted, Limits, retry_wait
 from ._probes import RawBody
 from ._secrets import mask, mask_bytes
 
-__all__ = ["Api", "Credential", "Exchange", "NotRecorded", "Received", "Sent", "Target", "TargetError", "encode"]
+__all__ = ["Api", "Credential", "Exchange", "NotRecorded", "Received", "Sent", "Target", "TargetError", "Unjudgeable",
+           "bound_json", "encode"]
 
 MAX_BODY = 8 * 1024 * 1024
+# Bounds on a parsed answer, so judging one costs bounded time and memory. A documented assistant object has
+# at most 128 tools, 16 metadata keys and 20 file ids: even with large function schemas it is far below these.
+# Past them the checks' cost grew with the answer (jsonschema's oneOf over 131,072 tools took 33 s; a
+# recursive walk of 100,000 nested arrays raised RecursionError), so such an answer is not judged further:
+# it fails the requirement of its shape, saying why.
+MAX_DEPTH = 512
+MAX_VALUES = 100_000
 EVIDENCE_BODY = 64 * 1024  # bytes of an answer a finding keeps
 _SECRET_HEADERS = {"authorization", "api-key", "x-api-key", "openai-organization", "openai-project", "cookie"}
 _NO_JSON = object()
 MASKED_AUTH = "Bearer ***"
+
+
+class Unjudgeable(ValueError):
+    """An answer that parses, but is too deep or too large to judge in bounded time (``MAX_DEPTH``,
+    ``MAX_VALUES``): the requirement its shape is judged by fails, with this message."""
+
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def too_many_values(body: bytes) -> bool:
+    """Whether ``body`` (JSON text) holds more than ``MAX_VALUES`` values, judged before parsing it: parsing
+    ``[[],[],...]`` of 7.9 MiB built 2.6 million lists (about 450 MB) only to refuse them. Commas, '[' and '{'
+    outside strings bound the count from above; strings are taken out only when the quick count is high."""
+    if body.count(b",") + body.count(b"[") + body.count(b"{") <= MAX_VALUES:
+        return False
+    bare = _STRING.sub(b'""', body)
+    return bare.count(b",") + bare.count(b"[") + bare.count(b"{") > MAX_VALUES
+
+
+def bound_json(value: Any) -> None:
+    """Raise ``Unjudgeable`` when ``value`` nests deeper than ``MAX_DEPTH`` or holds more than ``MAX_VALUES``
+    values. Iterative, and it stops at the first bound passed: its cost is bounded too."""
+    stack = [(value, 1)]
+    count = 0
+    while stack:
+        item, depth = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            raise Unjudgeable(f"the answer holds more than {MAX_VALUES} JSON values: too costly to judge")
+        if depth > MAX_DEPTH:
+            raise Unjudgeable(f"the answer nests deeper than {MAX_DEPTH} levels: too deep to judge")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
 
 
 class TargetError(Exception):
@@ -81,6 +126,7 @@ class Received:
     body: bytes
     truncated: bool = False
     _json: Any = field(default=_NO_JSON, repr=False, compare=False)
+    _error: ValueError | None = field(default=None, repr=False, compare=False)
 
     @property
     def content_type(self) -> str:
@@ -92,9 +138,22 @@ class Received:
             return self._json
         if self.truncated:
             raise ValueError(f"body exceeds {MAX_BODY} bytes")
-        value = json.loads(self.body.decode("utf-8"))
-        object.__setattr__(self, "_json", value)
-        return value
+        if self._error is not None:  # parsed once: a failure is not paid for again by every check
+            raise self._error
+        try:
+            if too_many_values(self.body):
+                raise Unjudgeable(f"the answer holds more than {MAX_VALUES} JSON values: too costly to judge")
+            value = json.loads(self.body.decode("utf-8"))
+            bound_json(value)
+        except RecursionError:  # Python's parser gives up near 1,000 levels, before ``bound_json`` can look
+            error: ValueError = Unjudgeable(f"the answer nests deeper than {MAX_DEPTH} levels: too deep to judge")
+        except ValueError as exc:  # UnicodeDecodeError too
+            error = exc
+        else:
+            object.__setattr__(self, "_json", value)
+            return value
+        object.__setattr__(self, "_error", error)
+        raise error
 
     def json_or_none(self) -> Any:
         try:

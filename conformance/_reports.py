@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -34,7 +35,7 @@ def write_reports(report: dict[str, Any], directory: Path, secret: str | None = 
     directory.mkdir(parents=True, exist_ok=True)
     # A lone surrogate (an id a target sent as "\\ud800") has no UTF-8 form: it stays a JSON escape.
     text = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}",
-                          mask(json.dumps(report, indent=2, ensure_ascii=False, allow_nan=True), secret))
+                          mask(json.dumps(standard(report), indent=2, ensure_ascii=False, allow_nan=False), secret))
     masked = json.loads(text)
     contents = {"compliance.json": text, "compliance.md": render_markdown(masked), "compliance.html": render_html(masked)}
     paths = []
@@ -43,6 +44,20 @@ def write_reports(report: dict[str, Any], directory: Path, secret: str | None = 
         path.write_text(mask(contents[name], secret), encoding="utf-8")
         paths.append(path)
     return paths
+
+
+def standard(value: Any) -> Any:
+    """``value`` as standard JSON can hold it: a non-finite number (a probe's NaN or -Infinity that a lax target
+    accepted, kept as evidence) becomes the string Python's JSON would have written, "NaN", "Infinity" or
+    "-Infinity"; ``compliance.json`` used to hold the bare token, which strict parsers (jq, JavaScript's
+    JSON.parse, Go) refuse. The request's exact bytes stay in ``request.body``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return json.dumps(value, allow_nan=True)
+    if isinstance(value, dict):
+        return {key: standard(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [standard(item) for item in value]
+    return value
 
 
 def outcome(summary: dict[str, Any]) -> str:
@@ -90,7 +105,7 @@ def _body(body: str | None) -> str:
         return "(no body)"
     try:
         return json.dumps(json.loads(body), indent=2, ensure_ascii=False, allow_nan=True)
-    except ValueError:
+    except (ValueError, RecursionError):  # evidence is clipped: a deep answer's first 4,000 characters
         return body
 
 

@@ -28,7 +28,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-__all__ = ["FAULTS", "LEAKS", "FaultServer", "Request", "Run", "gzip_bomb", "leaky_api", "run_suite"]
+__all__ = ["COSTLY", "FAULTS", "LEAKS", "FaultServer", "Request", "Run", "costly", "gzip_bomb", "leaky_api",
+           "run_suite"]
 
 
 @dataclass(frozen=True)
@@ -332,6 +333,40 @@ def _head(status: int, reason: str, headers: dict[str, str]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
 
 
+# --- answers too costly to judge -----------------------------------------------------------------------
+
+
+def _costly_body(kind: str) -> tuple[int, bytes]:
+    mib = 1024 * 1024
+    answer = {"id": "asst_costly", "object": "assistant", "created_at": int(time.time()), "name": None,
+              "description": None, "model": "gpt-4o", "instructions": None, "tools": [], "metadata": {},
+              "top_p": 1.0, "temperature": 1.0, "response_format": "auto", "tool_resources": {}}
+    if kind == "tools-zeros":  # 0.25 MiB: 131,072 tools, each the number 0
+        return 200, _json(answer).replace(b'"tools": []', b'"tools": [' + b",".join([b"0"] * (mib // 8)) + b"]")
+    if kind == "nested-name":  # 7.9 MiB: "name": [[],[],...], 2.6 million empty arrays
+        inner = b",".join([b"[]"] * int(7.9 * mib / 3))
+        return 200, _json(answer).replace(b'"name": null', b'"name": [' + inner + b"]")
+    if kind == "long-string":  # 7.9 MiB: "name": "xxxx..."
+        return 200, _json(answer).replace(b'"name": null', b'"name": "' + b"x" * int(7.9 * mib) + b'"')
+    depth = 100_000  # deep-200, deep-400: 100,000 nested '['
+    return int(kind.rpartition("-")[2]), b"[" * depth + b"]" * depth
+
+
+def costly(kind: str) -> Fault:
+    """Answers every create with an answer whose checks used to cost minutes or end the run: ``tools-zeros``,
+    ``nested-name``, ``long-string`` (200), ``deep-200`` and ``deep-400`` (100,000 nested arrays)."""
+    status, body = _costly_body(kind)
+
+    async def fault(req: Request, writer: asyncio.StreamWriter, server: FaultServer) -> bool:
+        return await respond(writer, status, body)
+
+    fault.__name__ = f"costly_{kind}"
+    return fault
+
+
+COSTLY = ("tools-zeros", "nested-name", "long-string", "deep-200", "deep-400")
+
+
 LEAKS = ("escaped-id", "reason", "encoded", "bidi-id", "control-id", "surrogate-id")
 
 
@@ -487,7 +522,9 @@ def run_suite(*args: str, cwd: Path, hard_limit: float = 300, env: dict[str, str
         started = time.monotonic()
         proc = subprocess.Popen([sys.executable, "-m", "conformance", *args], stdout=out, stderr=err,
                                 stdin=subprocess.DEVNULL, cwd=cwd, env={**os.environ, **(env or {})})
+        hwm = 0.0
         while True:
+            hwm = max(hwm, _vm_hwm(proc.pid))
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
@@ -498,5 +535,21 @@ def run_suite(*args: str, cwd: Path, hard_limit: float = 300, env: dict[str, str
             time.sleep(0.02)
         seconds = time.monotonic() - started
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait again
+    # Linux carries the parent's peak into a child's ru_maxrss across fork and exec: a test process that holds
+    # big answers to serve would be charged to the suite. The child's own high-water mark (VmHWM, polled while
+    # it runs) is not; ru_maxrss is the fallback where /proc is not there.
+    peak = hwm or usage.ru_maxrss / 1024
     return Run(proc.returncode, out_path.read_text(errors="replace"), err_path.read_text(errors="replace"),
-               seconds, usage.ru_maxrss / 1024, report_dir)
+               seconds, peak, report_dir)
+
+
+def _vm_hwm(pid: int) -> float:
+    """A process's peak resident memory so far, in MB (0 if it cannot be read)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return 0.0

@@ -112,3 +112,60 @@ def test_an_id_no_url_can_carry_is_reported_not_a_crash(tmp_path: Path) -> None:
     failed = run.report["run"]["cleanup_failed"]
     assert len(failed) == server.answered >= 1, evidence
     assert "CLEANUP:" in run.stdout and "\\u{d800}" in run.stdout, evidence
+
+
+# --- answers too costly to judge (faults.costly) ---------------------------------------------------------
+
+COSTLY_CASES = {  # kind: (the -k selection, the requirement that fails, what the output says)
+    "tools-zeros": ("minimal", "RESP-OBJECT-SHAPE", "too costly to judge"),
+    "nested-name": ("minimal", "RESP-OBJECT-SHAPE", "too costly to judge"),
+    "long-string": ("minimal", "RESP-NAME", "RESP-NAME"),
+    "deep-200": ("minimal", "RESP-OBJECT-SHAPE", "too deep to judge"),
+    "deep-400": ("test_refused and name:maxLength", "ERROR-ENVELOPE", "too deep to judge"),
+}
+COSTLY_SECONDS = 45.0  # start-up included; before the bounds, tools-zeros took 33 s of checks, nested-name > 11 min
+COSTLY_MB = 400.0  # before: nested-name 2 GB, long-string 573 MB
+
+
+@pytest.mark.parametrize("kind", list(COSTLY_CASES))
+def test_an_answer_too_costly_to_judge_fails_in_bounded_time(kind: str, tmp_path: Path) -> None:
+    from .faults import costly
+
+    select, requirement, says = COSTLY_CASES[kind]
+    with FaultServer(costly(kind), only_create=True) as server:
+        run = run_suite("run", "--target", server.base_url, "--api-key", KEY, "--timeout", "5", "--max-examples", "2",
+                        "--report-dir", str(tmp_path / "reports"), "-k", select, cwd=tmp_path, hard_limit=120)
+    evidence = run.evidence()
+    print(f"{kind}: {run.seconds:.1f} s, peak RSS {run.peak_mb:.0f} MB")
+    assert run.returncode == 1, evidence
+    assert requirement in run.failed(), evidence
+    assert says in run.output, evidence
+    assert "Traceback" not in run.output and "RecursionError" not in run.output, evidence
+    assert run.seconds < COSTLY_SECONDS and run.peak_mb < COSTLY_MB, evidence
+
+
+def test_a_cassette_with_a_yaml_alias_bomb_is_refused_in_one_line(tmp_path: Path) -> None:
+    """A 2 KB "billion laughs" in a header used to cost 5 GB and 2 minutes to load; refused at once now."""
+    import time
+
+    from conformance._cassettes import CorruptCassette, _Persister, _Serializer
+
+    levels = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("version: 1\nbombs:\n" + "".join(f"  {line}\n" for line in levels) + "interactions: []\n")
+    assert len(bomb.read_bytes()) < 2048
+    started = time.monotonic()
+    with pytest.raises(CorruptCassette) as caught:
+        _Persister.load_cassette(str(bomb), _Serializer)
+    assert time.monotonic() - started < 1.0
+    message = str(caught.value)
+    assert "\n" not in message and str(bomb) in message and "YAML alias" in message, message
+
+
+def test_compliance_json_is_standard_json() -> None:
+    """A probe value a lax target accepted (-Infinity) is evidence; it is written as a string, not a bare token."""
+    from conformance._reports import standard
+
+    text = json.dumps(standard({"json": {"top_p": float("-inf"), "t": [float("nan"), 1.0]}}), allow_nan=False)
+    assert json.loads(text) == {"json": {"top_p": "-Infinity", "t": ["NaN", 1.0]}}
