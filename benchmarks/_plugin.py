@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from conformance import _client, plugin
+from conformance._secrets import mask
 
 
 class _Observer:
@@ -60,7 +61,7 @@ class _Observer:
             def recording(api: _client.Api, method: str, path: str, payload: Any = None, *, has_body: bool = False,
                           api_key: Any = _client._DEFAULT) -> _client.Exchange:
                 body = _client.encode(payload) if has_body else None
-                headers = {k: _client.mask(v, api.target.api_key) for k, v in api._headers(api_key, has_body).items()}
+                headers = {k: mask(v, api.target.api_key) for k, v in api._headers(api_key, has_body).items()}
                 recorded.append((method, path, headers, body))
                 return send(api, method, path, payload, has_body=has_body, api_key=api_key)
 

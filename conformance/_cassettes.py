@@ -47,6 +47,7 @@ from vcr.serializers import yamlserializer
 
 from ._client import MAX_BODY, Sent, TargetError, _decode
 from ._reference import documented_models
+from ._secrets import mask, mask_bytes
 
 if TYPE_CHECKING:
     from .plugin import RunConfig
@@ -170,7 +171,25 @@ class _Serializer:
 
     @staticmethod
     def deserialize(cassette_string: str) -> Any:
+        _refuse_aliases(cassette_string)
         return yamlserializer.deserialize(cassette_string)
+
+
+class _AliasRefused(ValueError):
+    """A cassette uses a YAML alias: refused (see ``_refuse_aliases``)."""
+
+
+def _refuse_aliases(text: str) -> None:
+    """Refuse YAML aliases before anything is built. A cassette is shared (a colleague's recording, a CI artefact),
+    so it is untrusted input, and aliases nest: a 2 KB "billion laughs" in one header expanded to 5 GB and took
+    2 minutes to load. The suite never writes an alias (``_Serializer``), so refusing them costs nothing real;
+    reading the events (libyaml's parser, no object built) is a fraction of the load's own cost."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, yaml.AliasEvent):
+            line = event.start_mark.line + 1 if event.start_mark is not None else "?"
+            raise _AliasRefused(f"holds a YAML alias (*{event.anchor} at line {line}), which the suite refuses: "
+                                "a shared cassette is untrusted input, and aliases can expand to gigabytes")
 
 
 class _Persister(FilesystemPersister):  # type: ignore[misc]
@@ -188,6 +207,8 @@ class _Persister(FilesystemPersister):  # type: ignore[misc]
             return deserialize(data.decode("utf-8"), serializer)
         except UnicodeDecodeError as exc:
             reason = f"not UTF-8 text (byte {exc.start})"
+        except _AliasRefused as exc:
+            reason = str(exc)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -236,14 +257,11 @@ class Scrubber:
                 self.secrets.add(part)
 
     def _hide(self, data: bytes) -> bytes:
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            data = data.replace(secret.encode("utf-8"), REDACTED.encode())
-        return data
+        return mask_bytes(data, *self.secrets, replacement=REDACTED.encode())
 
     def hide_text(self, text: str) -> str:
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            text = text.replace(secret, REDACTED)
-        return text
+        """``text`` without any secret, in any spelling (escaped, percent-encoded, base64: see ``_secrets``)."""
+        return mask(text, *self.secrets, replacement=REDACTED)
 
     def request(self, request: VcrRequest) -> VcrRequest:
         """A scrubbed copy of ``request`` (which is left as it is)."""
@@ -276,6 +294,9 @@ class Scrubber:
             values = values if isinstance(values, list) else [values]
             headers[name] = [self._credentials(self.hide_text(str(v)).encode(), echoed).decode() for v in values]
         response["headers"] = headers
+        status = response.get("status")
+        if isinstance(status, dict) and status.get("message"):  # the reason phrase is the target's text too
+            status["message"] = self._credentials(self.hide_text(str(status["message"])).encode(), echoed).decode()
         body = response.get("body", {})
         data = _bytes(body.get("string"))
         if data:

@@ -15,9 +15,10 @@ from typing import Any, TypeVar
 
 from jsonschema import Draft202012Validator
 
-from ._client import Exchange, mask
+from ._client import MAX_DEPTH, MAX_VALUES, Exchange, Unjudgeable
 from ._ledger import Finding, Ledger
 from ._schemas import ASSISTANT, DELETE, ERROR, Node, Schemas
+from ._secrets import mask
 
 __all__ = ["CHECKS", "Context", "NonConformance", "preflight", "raise_findings", "same"]
 
@@ -182,6 +183,10 @@ def json_content_type(ctx: Context, ex: Exchange) -> bool:
 def _body(ctx: Context, ex: Exchange, rid: str, check_name: str) -> Any:
     try:
         return ex.received.json()
+    except Unjudgeable as exc:
+        ctx.fail(rid, check_name, ex, "The answer is too costly to judge", f"a JSON object within {MAX_DEPTH} "
+                 f"levels and {MAX_VALUES} values", f"{exc} ({len(ex.received.body)} bytes: {ex.received.text(120)!r})")
+        return None
     except (ValueError, UnicodeDecodeError) as exc:
         ctx.fail(rid, check_name, ex, "The response body is not JSON", "a JSON object",
                  f"{ex.received.text(300)!r} ({exc})")

@@ -7,11 +7,13 @@ was sent and what came back, with bodies read up to a cap so a hostile target ca
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import quote, unquote
 
 import httpx
 from vcr.errors import CannotOverwriteExistingCassetteException
@@ -19,14 +21,59 @@ from vcr.errors import CannotOverwriteExistingCassetteException
 from ._interrupts import INTERRUPTS
 from ._limits import BudgetExhausted, Limits, retry_wait
 from ._probes import RawBody
+from ._secrets import mask, mask_bytes
 
-__all__ = ["Api", "Credential", "Exchange", "NotRecorded", "Received", "Sent", "Target", "TargetError", "encode", "mask"]
+__all__ = ["Api", "Credential", "Exchange", "NotRecorded", "Received", "Sent", "Target", "TargetError", "Unjudgeable",
+           "bound_json", "encode"]
 
 MAX_BODY = 8 * 1024 * 1024
+# Bounds on a parsed answer, so judging one costs bounded time and memory. A documented assistant object has
+# at most 128 tools, 16 metadata keys and 20 file ids: even with large function schemas it is far below these.
+# Past them the checks' cost grew with the answer (jsonschema's oneOf over 131,072 tools took 33 s; a
+# recursive walk of 100,000 nested arrays raised RecursionError), so such an answer is not judged further:
+# it fails the requirement of its shape, saying why.
+MAX_DEPTH = 512
+MAX_VALUES = 100_000
 EVIDENCE_BODY = 64 * 1024  # bytes of an answer a finding keeps
 _SECRET_HEADERS = {"authorization", "api-key", "x-api-key", "openai-organization", "openai-project", "cookie"}
 _NO_JSON = object()
 MASKED_AUTH = "Bearer ***"
+
+
+class Unjudgeable(ValueError):
+    """An answer that parses, but is too deep or too large to judge in bounded time (``MAX_DEPTH``,
+    ``MAX_VALUES``): the requirement its shape is judged by fails, with this message."""
+
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def too_many_values(body: bytes) -> bool:
+    """Whether ``body`` (JSON text) holds more than ``MAX_VALUES`` values, judged before parsing it: parsing
+    ``[[],[],...]`` of 7.9 MiB built 2.6 million lists (about 450 MB) only to refuse them. Commas, '[' and '{'
+    outside strings bound the count from above; strings are taken out only when the quick count is high."""
+    if body.count(b",") + body.count(b"[") + body.count(b"{") <= MAX_VALUES:
+        return False
+    bare = _STRING.sub(b'""', body)
+    return bare.count(b",") + bare.count(b"[") + bare.count(b"{") > MAX_VALUES
+
+
+def bound_json(value: Any) -> None:
+    """Raise ``Unjudgeable`` when ``value`` nests deeper than ``MAX_DEPTH`` or holds more than ``MAX_VALUES``
+    values. Iterative, and it stops at the first bound passed: its cost is bounded too."""
+    stack = [(value, 1)]
+    count = 0
+    while stack:
+        item, depth = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            raise Unjudgeable(f"the answer holds more than {MAX_VALUES} JSON values: too costly to judge")
+        if depth > MAX_DEPTH:
+            raise Unjudgeable(f"the answer nests deeper than {MAX_DEPTH} levels: too deep to judge")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
 
 
 class TargetError(Exception):
@@ -56,13 +103,6 @@ class Target:
     headers: tuple[tuple[str, str], ...] = (("OpenAI-Beta", "assistants=v2"),)
 
 
-def mask(text: str, secret: str | None) -> str:
-    """``text`` with every occurrence of ``secret`` replaced."""
-    if secret and len(secret) >= 4:
-        return text.replace(secret, "***")
-    return text
-
-
 def encode(payload: Any) -> bytes:
     """The bytes sent for a payload: canonical compact JSON (non-finite numbers kept as NaN/Infinity)."""
     if isinstance(payload, RawBody):
@@ -86,6 +126,7 @@ class Received:
     body: bytes
     truncated: bool = False
     _json: Any = field(default=_NO_JSON, repr=False, compare=False)
+    _error: ValueError | None = field(default=None, repr=False, compare=False)
 
     @property
     def content_type(self) -> str:
@@ -97,9 +138,22 @@ class Received:
             return self._json
         if self.truncated:
             raise ValueError(f"body exceeds {MAX_BODY} bytes")
-        value = json.loads(self.body.decode("utf-8"))
-        object.__setattr__(self, "_json", value)
-        return value
+        if self._error is not None:  # parsed once: a failure is not paid for again by every check
+            raise self._error
+        try:
+            if too_many_values(self.body):
+                raise Unjudgeable(f"the answer holds more than {MAX_VALUES} JSON values: too costly to judge")
+            value = json.loads(self.body.decode("utf-8"))
+            bound_json(value)
+        except RecursionError:  # Python's parser gives up near 1,000 levels, before ``bound_json`` can look
+            error: ValueError = Unjudgeable(f"the answer nests deeper than {MAX_DEPTH} levels: too deep to judge")
+        except ValueError as exc:  # UnicodeDecodeError too
+            error = exc
+        else:
+            object.__setattr__(self, "_json", value)
+            return value
+        object.__setattr__(self, "_error", error)
+        raise error
 
     def json_or_none(self) -> Any:
         try:
@@ -216,7 +270,7 @@ class Api:
                 if method == "POST" and path == "/assistants":
                     self._record(exchange)
                 elif method == "DELETE" and exchange.received.status == 200:  # forgotten before an interrupt lands
-                    self._forget(path[len("/assistants/"):])
+                    self._forget(_path_id(path))
             if exchange.received.status != 429:
                 self.answered += 1
                 self.unserved += exchange.received.unserved()
@@ -228,7 +282,7 @@ class Api:
     def _reserved(self, method: str, path: str) -> int:
         """Requests to hold back for cleanup: a DELETE per assistant still to delete, one more for a create."""
         reserved = len(self.created)
-        if method == "DELETE" and path.startswith("/assistants/") and path[len("/assistants/"):] in self.created:
+        if method == "DELETE" and path.startswith("/assistants/") and _path_id(path) in self.created:
             reserved -= 1
         if method == "POST" and path == "/assistants":
             reserved += 1
@@ -297,6 +351,8 @@ class Api:
             raise TargetError(self._masked(f"{method} {url}: {reason}")) from None
         except TargetError as exc:
             raise TargetError(self._masked(f"{method} {url}: {exc}")) from None
+        except (httpx.InvalidURL, UnicodeEncodeError) as exc:  # not an HTTPError: it would end the run
+            raise TargetError(self._masked(f"{method} {url!r} cannot be sent: {exc}")) from None
         if recorded_times is not None:
             started, ended = recorded_times
             return Exchange(sent, received, started, ended, replayed)
@@ -306,10 +362,10 @@ class Api:
         return self.send("POST", "/assistants", payload, has_body=True, api_key=api_key)
 
     def retrieve(self, assistant_id: str, *, api_key: Any = _DEFAULT) -> Exchange:
-        return self.send("GET", f"/assistants/{assistant_id}", api_key=api_key)
+        return self.send("GET", f"/assistants/{_id_in_path(assistant_id)}", api_key=api_key)
 
     def delete(self, assistant_id: str, *, api_key: Any = _DEFAULT) -> Exchange:
-        return self.send("DELETE", f"/assistants/{assistant_id}", api_key=api_key)
+        return self.send("DELETE", f"/assistants/{_id_in_path(assistant_id)}", api_key=api_key)
 
     def _forget(self, assistant_id: str) -> None:
         if assistant_id in self.created:
@@ -339,6 +395,26 @@ class Api:
                 failed += self.created
                 self.created.clear()
         return failed, answers
+
+
+def _id_in_path(assistant_id: str) -> str:
+    """An id as a path segment: every character outside RFC 3986's unreserved set percent-encoded (UTF-8).
+
+    Ids are the target's choice: one holding ESC, CR LF, a slash or a '?' was put in the URL as it was, so a
+    CR LF made httpx refuse the URL (``InvalidURL``, which aborted the cleanup) and a '/' or '?' would have
+    sent the request somewhere else. The ids servers really give (``asst_abc123``: letters, digits, '_', '-')
+    are unreserved, so their paths, and the cassettes recorded with them, are what they were. An id that has
+    no UTF-8 form (a lone surrogate, which JSON's ``\\ud800`` can carry) cannot be sent at all: a target error.
+    """
+    try:
+        return quote(assistant_id, safe="")
+    except UnicodeEncodeError:
+        raise TargetError(f"the id {assistant_id!r} cannot be sent: it has no UTF-8 form") from None
+
+
+def _path_id(path: str) -> str:
+    """The id in ``/assistants/{id}``, as the target gave it (``_id_in_path`` undone)."""
+    return unquote(path[len("/assistants/"):])
 
 
 def _read_capped(chunks: Iterator[bytes]) -> tuple[bytes, bool]:
@@ -382,15 +458,14 @@ def _decode(data: bytes, encoding: str) -> bytes:
 
 
 def _masked(received: Received, secret: str | None) -> Received:
-    """``received`` with the key blanked out wherever the target repeated it (body or headers): a target
-    that reflects the Authorization header must not carry the key into the terminal or a report."""
-    if not secret or len(secret) < 4:
+    """``received`` with the key blanked out wherever the target repeated it (body or headers), in any spelling
+    (``_secrets``): a target that reflects the Authorization header must not carry the key into the terminal
+    or a report, and one that escapes it (``\\u0073k-...``) must not have ``json.loads`` rebuild it."""
+    body = mask_bytes(received.body, secret)
+    headers = {k: mask(v, secret) for k, v in received.headers.items()}
+    if body is received.body and headers == received.headers:
         return received
-    raw = secret.encode("utf-8")
-    if raw not in received.body and not any(secret in v for v in received.headers.values()):
-        return received
-    return Received(received.status, {k: mask(v, secret) for k, v in received.headers.items()},
-                    received.body.replace(raw, b"***"), received.truncated)
+    return Received(received.status, headers, body, received.truncated)
 
 
 def open_client(target: Target, transport: httpx.BaseTransport | None = None) -> httpx.Client:

@@ -53,11 +53,14 @@ class Finding:
             object.__setattr__(self, "exchange", self.exchange.clipped())
 
     def render(self) -> str:
-        lines = [f"[{self.requirement}] {self.title}", f"  Expected: {visible(self.expected)}",
-                 f"  Received: {visible(self.received)}"]
+        """The finding as pytest's failure message shows it (terminal, junit.xml): the title and the curl line
+        carry ids the target chose, so the whole text is masked and made visible (``_secrets.shown``)."""
+        from ._secrets import shown
+
+        lines = [f"[{self.requirement}] {self.title}", f"  Expected: {self.expected}", f"  Received: {self.received}"]
         if self.exchange is not None:
             lines.append(f"  Reproduce: {self.exchange.curl()}")
-        return "\n".join(lines)
+        return shown("\n".join(lines))
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {

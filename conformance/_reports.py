@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from ._ledger import visible
+from ._secrets import mask
 
 __all__ = ["REPORT_FILES", "REPORT_VERSION", "headline", "outcome", "render_html", "render_markdown", "visible", "write_reports"]
 
@@ -24,30 +26,38 @@ REPORT_FILES = ("compliance.json", "compliance.md", "compliance.html")
 _ORDER = {"failed": 0, "not_exercised": 1, "passed": 2}
 _MD_BUDGET = 60_000  # a GitHub PR comment holds 65,536 characters
 _MD_BODY = 1_500
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _MD_ESCAPES = {c: "\\" + c for c in "\\`*_[]~|"} | {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
 
 
 def write_reports(report: dict[str, Any], directory: Path, secret: str | None = None) -> list[Path]:
     """Write the three files of ``REPORT_FILES`` into ``directory``; ``secret`` is masked in each."""
     directory.mkdir(parents=True, exist_ok=True)
-    text = _mask(json.dumps(report, indent=2, ensure_ascii=False, allow_nan=True), secret)
+    # A lone surrogate (an id a target sent as "\\ud800") has no UTF-8 form: it stays a JSON escape.
+    text = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}",
+                          mask(json.dumps(standard(report), indent=2, ensure_ascii=False, allow_nan=False), secret))
     masked = json.loads(text)
     contents = {"compliance.json": text, "compliance.md": render_markdown(masked), "compliance.html": render_html(masked)}
     paths = []
     for name in REPORT_FILES:
         path = directory / name
-        path.write_text(_mask(contents[name], secret), encoding="utf-8")
+        path.write_text(mask(contents[name], secret), encoding="utf-8")
         paths.append(path)
     return paths
 
 
-def _mask(text: str, secret: str | None) -> str:
-    """``text`` without ``secret``, also in its JSON- and HTML-escaped spellings."""
-    if not secret or len(secret) < 4:
-        return text
-    for form in {secret, json.dumps(secret, ensure_ascii=False)[1:-1], json.dumps(secret)[1:-1], html.escape(secret)}:
-        text = text.replace(form, "***")
-    return text
+def standard(value: Any) -> Any:
+    """``value`` as standard JSON can hold it: a non-finite number (a probe's NaN or -Infinity that a lax target
+    accepted, kept as evidence) becomes the string Python's JSON would have written, "NaN", "Infinity" or
+    "-Infinity"; ``compliance.json`` used to hold the bare token, which strict parsers (jq, JavaScript's
+    JSON.parse, Go) refuse. The request's exact bytes stay in ``request.body``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return json.dumps(value, allow_nan=True)
+    if isinstance(value, dict):
+        return {key: standard(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [standard(item) for item in value]
+    return value
 
 
 def outcome(summary: dict[str, Any]) -> str:
@@ -95,7 +105,7 @@ def _body(body: str | None) -> str:
         return "(no body)"
     try:
         return json.dumps(json.loads(body), indent=2, ensure_ascii=False, allow_nan=True)
-    except ValueError:
+    except (ValueError, RecursionError):  # evidence is clipped: a deep answer's first 4,000 characters
         return body
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -19,11 +19,11 @@ import pytest
 
 from . import _allure, _cassettes
 from ._checks import Context, NonConformance, deleted, preflight
-from ._client import Api, Exchange, NotRecorded, Target, mask, open_client
+from ._client import Api, Exchange, NotRecorded, Target, open_client
 from ._generate import Pools
 from ._inprocess import DryRunTransport, load_transport
 from ._interrupts import INTERRUPTS
-from ._ledger import Ledger, visible
+from ._ledger import Ledger
 from ._limits import BudgetExhausted, Limits
 from ._pools import PoolsFileError, read_pools
 from ._probes import Probe, probes, valid_requests
@@ -32,6 +32,7 @@ from ._reference import DEFAULT_API_KEY, ReferenceServer, create_app, documented
 from ._reports import REPORT_VERSION, headline, write_reports
 from ._requirements import catalog
 from ._schemas import SchemaError, Schemas
+from ._secrets import register, shown
 from ._server import ServerThread
 
 __all__ = ["RunConfig", "RunState", "suite_schemas"]
@@ -412,6 +413,7 @@ def state(config: pytest.Config) -> RunState:
         except SchemaError as exc:
             raise pytest.UsageError(str(exc)) from None
         run_config = _config(config, schemas)
+        register(run_config.api_key)  # masked in everything the run writes or prints, in any spelling
         ledger = Ledger(catalog(schemas))
         config.stash[_STATE] = RunState(run_config, schemas, ledger,
                                         Context(schemas, ledger, clock_skew=run_config.clock_skew,
@@ -564,7 +566,8 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[
+        None, pytest.TestReport, pytest.TestReport]:
     report = yield
     if call.when == "teardown" and _suite_collected(item.config):
         run = item.config.stash[_STATE]
@@ -577,13 +580,25 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             run.errored += 1
         if isinstance(call.excinfo.value, NotRecorded):
             message = _not_recorded(run, item, call.excinfo.value)
-            report.longrepr = message  # type: ignore[attr-defined]
+            report.longrepr = message
             run.not_recorded.append(item.nodeid)
             run.ledger.target_errors.append(message.splitlines()[0])
         for failure in _findings(call.excinfo.value):
             for finding in failure.findings:
                 run.ledger.failed(finding, final=True)
+        _show_failure(report, call.excinfo.value)
     return report
+
+
+def _show_failure(report: pytest.TestReport, exc: BaseException) -> None:
+    """What pytest prints (and junit.xml keeps) for a failed suite test: its findings, each once, rather than
+    Hypothesis' "Exception Group Traceback" of the same findings (one per requirement it broke); any other
+    failure message masked and escaped too, since it may quote what the target sent (``_secrets.shown``)."""
+    rendered = list(dict.fromkeys(finding.render() for failure in _findings(exc) for finding in failure.findings))
+    if rendered and not isinstance(exc, NotRecorded):
+        report.longrepr = "\n\n".join(rendered)
+    elif report.longrepr is not None:
+        report.longrepr = shown(str(report.longrepr))
 
 
 # --- pytest-xdist: workers send their ledgers home; the controller merges and reports ------------------
@@ -826,7 +841,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     no_verdict, incomplete = run.verdict
     terminalreporter.section("conformance")
     if no_verdict is not None:  # one line: what to fix, not a score
-        terminalreporter.write_line(mask(visible(f"NO VERDICT: {no_verdict}"), run.config.api_key))
+        terminalreporter.write_line(shown(f"NO VERDICT: {no_verdict}"))
         if run.config.report_dir is not None:
             terminalreporter.write_line(f"reports: {run.config.report_dir / 'compliance.json'} (and .md, .html)")
         return
@@ -839,9 +854,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     )
     for rid in failed:
         finding = ledger.failures[rid]
-        terminalreporter.write_line(f"  FAILED {rid}: {finding.title} (received {visible(finding.received[:160])})")
+        terminalreporter.write_line(shown(f"  FAILED {rid}: {finding.title} (received {finding.received[:160]})"))
     for message in ledger.target_errors:
-        terminalreporter.write_line(f"  TARGET ERROR: {mask(message, run.config.api_key)}")
+        terminalreporter.write_line(shown(f"  TARGET ERROR: {message}"))
     if ledger.target_errors and not ledger.judged():
         terminalreporter.write_line("no verdict: the target failed every request, so no requirement could be judged")
     elif incomplete and not failed:
@@ -856,7 +871,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(f"  BUDGET: {run.budget_exhausted}; {run.budget_skipped} test(s) skipped, their "
                                     "requirements left not exercised")
     if run.cleanup_failed:
-        terminalreporter.write_line(f"  CLEANUP: {len(run.cleanup_failed)} assistant(s) could not be deleted: "
-                                    + ", ".join(run.cleanup_failed[:20]))
+        terminalreporter.write_line(shown(f"  CLEANUP: {len(run.cleanup_failed)} assistant(s) could not be deleted: "
+                                          + ", ".join(run.cleanup_failed[:20])))
     if run.config.report_dir is not None:
         terminalreporter.write_line(f"reports: {run.config.report_dir / 'compliance.json'} (and .md, .html)")

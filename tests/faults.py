@@ -28,7 +28,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-__all__ = ["FAULTS", "FaultServer", "Request", "Run", "gzip_bomb", "run_suite"]
+__all__ = ["COSTLY", "FAULTS", "LEAKS", "FaultServer", "Request", "Run", "costly", "gzip_bomb", "leaky_api",
+           "run_suite"]
 
 
 @dataclass(frozen=True)
@@ -234,6 +235,141 @@ async def fine_then_silent(req: Request, writer: asyncio.StreamWriter, server: F
     return await silent(req, writer, server)
 
 
+# --- leaks: a small Assistants API whose answers carry the key, or ids a terminal must not take as they are ---
+
+
+def _escaped(text: str, every: bool = False) -> str:
+    """``text`` as JSON string content with its first (or every) character written as a \\u escape."""
+    return "".join(f"\\u{ord(c):04x}" if every or i == 0 else c for i, c in enumerate(text))
+
+
+def _leak_id(how: str, key: str, serial: int) -> str:
+    """The raw JSON text (between the quotes) of the ``serial``-th id a leak server gives."""
+    if how == "escaped-id":
+        return f"asst_{_escaped(key)}_{serial}"  # json.loads gives back the plain key
+    if how == "bidi-id":
+        return f"asst_\\u202e\\u009b31m{serial}"
+    if how == "control-id":
+        return f"asst_\\u001b[31m\\r\\n{serial}"
+    if how == "surrogate-id":
+        return f"asst_\\ud800{serial}"
+    return f"asst_leak{serial}"
+
+
+def leaky_api(how: str) -> Fault:
+    """An Assistants API that keeps a store, deletes what it is asked to, and leaks the key it is sent
+    (``Authorization: Bearer KEY``) or hands out hostile ids, as ``how`` says:
+
+    - ``escaped-id``: ids carry the key JSON-escaped (``asst_\\u0073k-...``); GET and DELETE answer 404;
+    - ``reason``: every answer's reason phrase repeats the key (``200 OK sk-...``);
+    - ``encoded``: the create answer's name, description and instructions carry the key \\u-escaped,
+      base64-encoded and percent-encoded, and a header repeats it percent-encoded;
+    - ``bidi-id``: ids with U+202E and U+009B (CSI); the GET of one breaks off, its DELETE answers 404;
+    - ``control-id``: ids with ESC and CR LF, deleted like any other;
+    - ``surrogate-id``: ids holding a lone surrogate (``\\ud800``), which no URL can carry.
+    """
+
+    async def fault(req: Request, writer: asyncio.StreamWriter, server: FaultServer) -> bool:
+        key = req.headers.get("authorization", "").removeprefix("Bearer ")
+        reason = f"OK {key}" if how == "reason" else "OK"
+        if not key or key != server.key:
+            return await respond(writer, 401, _json({"error": {"message": "bad key", "type": "invalid_request_error",
+                                                               "param": None, "code": "invalid_api_key"}}))
+        path = req.path.split("?")[0]
+        if req.method == "POST" and path.endswith("/assistants"):
+            try:
+                sent = json.loads(req.body)
+            except ValueError:
+                sent = None
+            if not isinstance(sent, dict) or not isinstance(sent.get("model"), str):
+                return await respond(writer, 400, _json(_ENVELOPE))
+            server.answered += 1
+            raw_id = _leak_id(how, key, server.answered)
+            server.store.add(json.loads(f'"{raw_id}"'))
+            answer = {"id": "@@ID@@", "object": "assistant", "created_at": int(time.time()), "name": None,
+                      "description": None, "model": sent["model"], "instructions": None, "tools": [], "metadata": {},
+                      "top_p": 1.0, "temperature": 1.0, "response_format": "auto", "tool_resources": {}}
+            answer.update({k: v for k, v in sent.items() if k in answer and k != "id"})
+            extra: dict[str, str] = {}
+            if how == "encoded":
+                import base64
+                from urllib.parse import quote
+
+                answer.update(name="@@NAME@@", description="b64:" + base64.b64encode(b"x" + key.encode()).decode(),
+                              instructions="pct:" + quote(key, safe=""))
+                extra["X-Echo"] = quote(key, safe="")
+            body = _json(answer).replace(b'"@@ID@@"', f'"{raw_id}"'.encode())
+            body = body.replace(b'"@@NAME@@"', f'"{_escaped(key, every=True)}"'.encode())
+            writer.write(_head(200, reason, {"Content-Type": "application/json", "Content-Length": str(len(body)),
+                                             **extra}) + body)
+            await writer.drain()
+            return True
+        from urllib.parse import unquote
+
+        wanted = unquote(path.rpartition("/assistants/")[2], errors="surrogateescape")
+        if how == "bidi-id" and req.method == "GET":
+            return False  # hang up: a target error whose message holds the URL, and so the id
+        if how in ("escaped-id", "bidi-id") or wanted not in server.store:
+            body = _json(_ENVELOPE)
+            writer.write(_head(404, "Not Found", {"Content-Type": "application/json", "Content-Length": str(len(body))})
+                         + body)
+            await writer.drain()
+            return True
+        if req.method == "DELETE":
+            server.store.discard(wanted)
+            body = _json({"id": wanted, "object": "assistant.deleted", "deleted": True})
+        else:
+            body = _json({"id": wanted, "object": "assistant", "created_at": int(time.time()), "model": "gpt-4o"})
+        writer.write(_head(200, reason, {"Content-Type": "application/json", "Content-Length": str(len(body))}) + body)
+        await writer.drain()
+        return True
+
+    fault.__name__ = f"leak_{how}"
+    return fault
+
+
+def _head(status: int, reason: str, headers: dict[str, str]) -> bytes:
+    lines = [f"HTTP/1.1 {status} {reason}"] + [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+
+
+# --- answers too costly to judge -----------------------------------------------------------------------
+
+
+def _costly_body(kind: str) -> tuple[int, bytes]:
+    mib = 1024 * 1024
+    answer = {"id": "asst_costly", "object": "assistant", "created_at": int(time.time()), "name": None,
+              "description": None, "model": "gpt-4o", "instructions": None, "tools": [], "metadata": {},
+              "top_p": 1.0, "temperature": 1.0, "response_format": "auto", "tool_resources": {}}
+    if kind == "tools-zeros":  # 0.25 MiB: 131,072 tools, each the number 0
+        return 200, _json(answer).replace(b'"tools": []', b'"tools": [' + b",".join([b"0"] * (mib // 8)) + b"]")
+    if kind == "nested-name":  # 7.9 MiB: "name": [[],[],...], 2.6 million empty arrays
+        inner = b",".join([b"[]"] * int(7.9 * mib / 3))
+        return 200, _json(answer).replace(b'"name": null', b'"name": [' + inner + b"]")
+    if kind == "long-string":  # 7.9 MiB: "name": "xxxx..."
+        return 200, _json(answer).replace(b'"name": null', b'"name": "' + b"x" * int(7.9 * mib) + b'"')
+    depth = 100_000  # deep-200, deep-400: 100,000 nested '['
+    return int(kind.rpartition("-")[2]), b"[" * depth + b"]" * depth
+
+
+def costly(kind: str) -> Fault:
+    """Answers every create with an answer whose checks used to cost minutes or end the run: ``tools-zeros``,
+    ``nested-name``, ``long-string`` (200), ``deep-200`` and ``deep-400`` (100,000 nested arrays)."""
+    status, body = _costly_body(kind)
+
+    async def fault(req: Request, writer: asyncio.StreamWriter, server: FaultServer) -> bool:
+        return await respond(writer, status, body)
+
+    fault.__name__ = f"costly_{kind}"
+    return fault
+
+
+COSTLY = ("tools-zeros", "nested-name", "long-string", "deep-200", "deep-400")
+
+
+LEAKS = ("escaped-id", "reason", "encoded", "bidi-id", "control-id", "surrogate-id")
+
+
 FAULTS: dict[str, Fault] = {
     fn.__name__.replace("_", "-"): fn
     for fn in (silent, trickle_headers, trickle_body, cut, status_500, html_200, text_400, huge, endless_chunked,
@@ -257,6 +393,8 @@ class FaultServer:
     answered: int = 0
     requests: list[Request] = field(default_factory=list)
     port: int = 0
+    key: str = ""  # the API key the leak servers accept (and leak)
+    store: set[str] = field(default_factory=set)  # the ids a leak server created and has not deleted
 
     def __post_init__(self) -> None:
         self._loop = asyncio.new_event_loop()
@@ -384,7 +522,9 @@ def run_suite(*args: str, cwd: Path, hard_limit: float = 300, env: dict[str, str
         started = time.monotonic()
         proc = subprocess.Popen([sys.executable, "-m", "conformance", *args], stdout=out, stderr=err,
                                 stdin=subprocess.DEVNULL, cwd=cwd, env={**os.environ, **(env or {})})
+        hwm = 0.0
         while True:
+            hwm = max(hwm, _vm_hwm(proc.pid))
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
@@ -395,5 +535,21 @@ def run_suite(*args: str, cwd: Path, hard_limit: float = 300, env: dict[str, str
             time.sleep(0.02)
         seconds = time.monotonic() - started
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait again
+    # Linux carries the parent's peak into a child's ru_maxrss across fork and exec: a test process that holds
+    # big answers to serve would be charged to the suite. The child's own high-water mark (VmHWM, polled while
+    # it runs) is not; ru_maxrss is the fallback where /proc is not there.
+    peak = hwm or usage.ru_maxrss / 1024
     return Run(proc.returncode, out_path.read_text(errors="replace"), err_path.read_text(errors="replace"),
-               seconds, usage.ru_maxrss / 1024, report_dir)
+               seconds, peak, report_dir)
+
+
+def _vm_hwm(pid: int) -> float:
+    """A process's peak resident memory so far, in MB (0 if it cannot be read)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return 0.0

@@ -29,6 +29,7 @@ from conformance._checks import (
 from conformance._client import Exchange, TargetError, encode
 from conformance._generate import source_independent
 from conformance._probes import Probe, valid_requests
+from conformance._secrets import shown
 from conformance.plugin import RunState
 
 SHRINK_BUDGET = 12  # requests a failing test may spend on shrinking
@@ -144,8 +145,8 @@ def target_down(run: RunState, error: str) -> None:
         judged = run.ledger.judged()
         run.stopped = (f"stopped: the target failed {limit} tests in a row"
                        f"{'' if judged else ' and has not answered one request the suite could judge'}")
-        pytest.exit(f"conformance: {run.stopped}: {error}", returncode=1 if judged else 2)
-    pytest.fail(f"target error: {error}", pytrace=False)
+        pytest.exit(shown(f"conformance: {run.stopped}: {error}"), returncode=1 if judged else 2)
+    pytest.fail(shown(f"target error: {error}"), pytrace=False)
 
 
 def judge_created(run: RunState, ex: Exchange, payload: dict[str, Any], requirement: str | None) -> dict[str, Any] | None:
