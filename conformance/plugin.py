@@ -597,7 +597,7 @@ def _show_failure(report: pytest.TestReport, exc: BaseException) -> None:
     rendered = list(dict.fromkeys(finding.render() for failure in _findings(exc) for finding in failure.findings))
     if rendered and not isinstance(exc, NotRecorded):
         report.longrepr = "\n\n".join(rendered)
-    elif report.longrepr is not None:
+    elif report.longrepr is not None and not report.skipped:  # a skip's longrepr is pytest's (path, line, reason)
         report.longrepr = shown(str(report.longrepr))
 
 

@@ -108,13 +108,14 @@ def test_a_failing_probe_sends_its_first_failing_example_and_nothing_more(catalo
 
 
 def test_the_state_and_access_tests_take_their_places_in_the_run() -> None:
-    """Lookalike credentials and the scheme's case right after the smallest request (cheap, high yield); the
+    """Lookalike credentials and the scheme's case right after the key checks (cheap, high yield); the
     state tests with the lifecycle; text and pairs with the valid requests; the read-back of every assistant
     the run created last of all."""
     everything = [line.split("::", 1)[1] for line in collected()]
     ours = order_of("test_state_and_access.py")
     start = everything.index("test_minimal_request_is_accepted") + 1
-    assert everything[start:start + 7] == ours[:7]
+    assert everything[start:start + 2] == ["test_unauthorized[missing-key]", "test_unauthorized[wrong-key]"]
+    assert everything[start + 2:start + 9] == ours[:7]
     assert all(t.startswith(("test_lookalike_credentials_are_refused[", "test_scheme_is_case_insensitive"))
                for t in ours[:7])
     lifecycle = everything.index("test_created_assistant_can_be_retrieved_and_deleted")
