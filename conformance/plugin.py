@@ -21,7 +21,7 @@ from . import _allure, _cassettes
 from ._checks import Context, NonConformance, deleted, preflight
 from ._client import Api, Exchange, NotRecorded, Target, mask, open_client
 from ._generate import Pools
-from ._inprocess import DryRunTransport, load_transport
+from ._inprocess import DryRunTransport, load_transport, transport_factory
 from ._interrupts import INTERRUPTS
 from ._ledger import Ledger, visible
 from ._limits import BudgetExhausted, Limits
@@ -281,7 +281,7 @@ def _config(config: pytest.Config, schemas: Schemas) -> RunConfig:
         _check_url(url)
     max_examples = opt("--max-examples")
     if max_examples < 1:
-        raise pytest.UsageError("--max-examples must be at least 1")
+        raise pytest.UsageError(f"--max-examples must be at least 1, not {max_examples}")
     timeout = opt("--request-timeout")
     if not (0 < timeout < math.inf):
         raise pytest.UsageError(f"the timeout must be a positive number of seconds, not {timeout!r}")
@@ -303,6 +303,7 @@ def _config(config: pytest.Config, schemas: Schemas) -> RunConfig:
         unknown_model=unknown,
     )
     max_requests = opt("--max-requests")
+    _check_counts(opt)
     workers = getattr(config, "workerinput", {}).get("workercount")
     if max_requests is not None and workers:  # pytest-xdist: each worker spends its share of the budget
         if max_requests < workers:
@@ -311,7 +312,15 @@ def _config(config: pytest.Config, schemas: Schemas) -> RunConfig:
     try:
         limits = Limits(max_requests, opt("--max-retries"), opt("--max-wait"))
     except ValueError as exc:
-        raise pytest.UsageError(f"conformance: {exc}") from None
+        raise pytest.UsageError(str(exc)) from None
+    if opt("--transport") is not None and not opt("--dry-run"):
+        try:  # a factory that cannot be had is bad usage: one line before any test, no report claiming a score
+            transport_factory(opt("--transport"))
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        except Exception as exc:  # the file's own code raised while it was loaded
+            raise pytest.UsageError(f"--transport {opt('--transport')!r}: loading it raised "
+                                    f"{type(exc).__name__}: {exc}") from None
     in_process = opt("--transport") is not None or opt("--dry-run")
     if opt("--dry-run") and opt("--record-mode") not in (None, "none"):
         raise pytest.UsageError("--dry-run sends nothing: it cannot record cassettes (drop --record-mode)")
@@ -337,8 +346,19 @@ def _config(config: pytest.Config, schemas: Schemas) -> RunConfig:
         report_dir=Path(report_dir) if report_dir else None, target_name=name,
         record_mode=opt("--record-mode"), cassette_dir=cassette_dir,
         limits=limits, dry_run=opt("--dry-run"), transport=opt("--transport"), profile=opt("--profile"),
-        max_target_errors=max(0, opt("--max-target-errors")),
+        max_target_errors=opt("--max-target-errors"),
     )
+
+
+def _check_counts(opt: Any) -> None:
+    """Counts and durations that make no sense are refused, named as the user typed them."""
+    for flag, least in (("--max-requests", 1), ("--max-retries", 0), ("--max-target-errors", 0)):
+        value = opt(flag)
+        if value is not None and value < least:
+            raise pytest.UsageError(f"{flag} must be at least {least}, not {value}")
+    wait = opt("--max-wait")
+    if not (0 <= wait < math.inf):
+        raise pytest.UsageError(f"--max-wait must be a number of seconds >= 0, not {wait!r}")
 
 
 def _check_url(url: str) -> None:
