@@ -117,8 +117,19 @@ class Received:
         return self.status < 400 and media in ("text/html", "application/xhtml+xml")
 
     def text(self, limit: int = 2000) -> str:
-        text = self.body[:limit].decode("utf-8", errors="replace")
+        text = self.body[:utf8_cut(self.body, limit)].decode("utf-8", errors="replace")
         return text + ("…" if len(self.body) > limit else "")
+
+
+def utf8_cut(data: bytes, limit: int) -> int:
+    """Where to cut ``data`` to at most ``limit`` bytes without splitting a UTF-8 character: back over at most 3
+    continuation bytes (a cut inside a character would show as U+FFFD in every report)."""
+    if limit >= len(data):
+        return len(data)
+    cut = limit
+    while cut > 0 and limit - cut < 3 and data[cut] & 0xC0 == 0x80:
+        cut -= 1
+    return cut if data[cut] & 0xC0 != 0x80 else limit
 
 
 @dataclass(frozen=True)
@@ -135,7 +146,7 @@ class Exchange:
         got = self.received
         if len(got.body) <= limit:
             return self
-        return replace(self, received=Received(got.status, got.headers, got.body[:limit], True))
+        return replace(self, received=Received(got.status, got.headers, got.body[:utf8_cut(got.body, limit)], True))
 
     def curl(self) -> str:
         """A curl line that reproduces the request; the key is read from $OPENAI_API_KEY, never printed.

@@ -172,3 +172,16 @@ def test_a_reader_that_stops_early_gets_no_broken_pipe(command: str, tmp_path: P
         os.close(write)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
+
+
+def test_truncated_answers_are_cut_between_characters(catalog_url: str, tmp_path: Path) -> None:
+    """An answer of astral characters (4 bytes each in UTF-8) cut for the summary and the evidence: never
+    half a character (U+FFFD) in the terminal, compliance.json, .md or .html."""
+    result = run_cli("run", "--target", f"{catalog_url}/broken/name-max-257/v1", "--api-key", "conformance-test-key",
+                     "--report-dir", str(tmp_path), "-k", "name")
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "FAILED REQ-NAME-MAXLEN" in result.stdout and "😀" in result.stdout
+    assert "\ufffd" not in result.stdout + result.stderr
+    for name in ("compliance.json", "compliance.md", "compliance.html"):
+        text = (tmp_path / name).read_text(encoding="utf-8")
+        assert "\ufffd" not in text and "\\ufffd" not in text.lower(), name
