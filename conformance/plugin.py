@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -418,9 +419,25 @@ def suite_schemas(profile: str = DEFAULT_PROFILE) -> Schemas:
     return schemas
 
 
+def _hypothesis_home() -> None:
+    """Keep Hypothesis's storage out of the working directory: the suite has no example database
+    (``database=None``), but Hypothesis still caches its Unicode tables under ``./.hypothesis/``. They go to
+    the user's cache directory instead, unless $HYPOTHESIS_STORAGE_DIRECTORY says where."""
+    if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        return
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    try:
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    except RuntimeError:  # no home directory
+        cache = Path(tempfile.gettempdir())
+    set_hypothesis_home_dir(cache / "conformance" / "hypothesis")
+
+
 def state(config: pytest.Config) -> RunState:
     """The run's state, created on first use (only runs that collect the suite pay for it)."""
     if _STATE not in config.stash:
+        _hypothesis_home()
         try:
             schemas = suite_schemas(config.getoption("--profile"))
         except SchemaError as exc:

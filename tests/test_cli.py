@@ -185,3 +185,18 @@ def test_truncated_answers_are_cut_between_characters(catalog_url: str, tmp_path
     for name in ("compliance.json", "compliance.md", "compliance.html"):
         text = (tmp_path / name).read_text(encoding="utf-8")
         assert "\ufffd" not in text and "\\ufffd" not in text.lower(), name
+
+
+@pytest.mark.parametrize("how", ["conformance run", "pytest --pyargs conformance"])
+def test_a_run_leaves_no_hypothesis_directory_behind(how: str, tmp_path: Path) -> None:
+    """The suite keeps no example database; Hypothesis's own cache goes to the user's cache directory."""
+    work = tmp_path / "work"
+    work.mkdir()
+    argv = ([sys.executable, "-m", "conformance", "run"] if how == "conformance run" else
+            [sys.executable, "-m", "pytest", "--pyargs", "conformance", "-q", "-p", "no:cacheprovider"])
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    env.pop("HYPOTHESIS_STORAGE_DIRECTORY", None)
+    result = subprocess.run([*argv, "--max-examples", "2", "--report-dir", str(tmp_path / "reports")],
+                            capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL, cwd=work, env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert sorted(p.name for p in work.iterdir()) == []
