@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -16,7 +17,7 @@ from typing import Any
 import httpx
 from vcr.errors import CannotOverwriteExistingCassetteException
 
-from ._interrupts import INTERRUPTS
+from ._interrupts import INTERRUPTS, CleanupAbandoned
 from ._limits import BudgetExhausted, Limits, retry_wait
 from ._probes import RawBody
 
@@ -335,6 +336,8 @@ class Api:
         with INTERRUPTS.cleaning(lambda: len(self.created)):
             try:
                 for assistant_id in list(self.created):
+                    if INTERRUPTS.abandon:
+                        raise CleanupAbandoned
                     try:
                         exchange = self.delete(assistant_id)
                         answers.append((assistant_id, exchange))
@@ -345,9 +348,14 @@ class Api:
                         failed.append(assistant_id)
                         if assistant_id in self.created:
                             self.created.remove(assistant_id)
-            except KeyboardInterrupt:  # interrupted twice during cleanup: the rest is abandoned
-                failed += self.created
+            except KeyboardInterrupt:  # interrupted twice: the rest is abandoned, said in one line
+                left = list(self.created)
+                failed += left
                 self.created.clear()
+                shown = ", ".join(left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
+                print(f"\nconformance: interrupted again: cleanup abandoned, {len(left)} assistant(s) this run created "
+                      f"left undeleted{': ' + shown if left else ''} (compliance.json, run.cleanup_failed)",
+                      file=sys.stderr, flush=True)
         return failed, answers
 
 
