@@ -94,6 +94,8 @@ class RunState:
     dry_run: DryRunTransport | None = None
     budget_exhausted: str | None = None
     budget_skipped: int = 0
+    workers: int = 0  # pytest-xdist workers that reported to this controller
+    workers_out_of_budget: int = 0  # of those, the ones that spent their share of --max-requests
     closed: bool = False
     # What the verdict rests on (see ``_outcome``): how much of the run ran, and why it stopped.
     suite_tests: set[str] = field(default_factory=set)  # node ids of the suite's tests selected for this run
@@ -639,6 +641,8 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
         run.remote[key] = run.remote.get(key, 0) + int(wire["counts"].get(key, 0))
     run.remote["collected"] = max(run.remote.get("collected", 0), int(wire["counts"].get("collected", 0)))
     run.budget_exhausted = run.budget_exhausted or wire.get("budget_exhausted")
+    run.workers += 1
+    run.workers_out_of_budget += bool(wire.get("budget_exhausted"))
     run.stopped = run.stopped or wire.get("stopped")
     run.interrupted = run.interrupted or bool(wire.get("interrupted"))
     run.no_verdict = run.no_verdict or wire.get("no_verdict")
@@ -702,7 +706,7 @@ def _incomplete(run: RunState, counts: dict[str, int]) -> list[str]:
     if run.stopped:
         reasons.append(run.stopped)
     if run.budget_exhausted:
-        reasons.append(f"{run.budget_exhausted}; {counts['budget_skipped']} test(s) skipped")
+        reasons.append(f"{_budget_spent(run)}; {counts['budget_skipped']} test(s) skipped")
     if run.not_recorded:
         reasons.append(f"the cassettes lack requests of {len(run.not_recorded)} test(s): re-record them")
     if counts["errored"]:
@@ -710,6 +714,17 @@ def _incomplete(run: RunState, counts: dict[str, int]) -> list[str]:
     if not reasons and counts["finished"] < counts["collected"]:
         reasons.append(f"only {ran} ran")
     return reasons
+
+
+def _budget_spent(run: RunState) -> str | None:
+    """Why the budget stopped the run: a worker's own words are about its share, so the controller speaks
+    for the whole run."""
+    if not run.budget_exhausted or not run.workers:
+        return run.budget_exhausted
+    limit = run.config.limits.max_requests
+    sent = (run.api.requests if run.api else 0) + run.remote_requests
+    return (f"the request budget of {limit} is spent ({sent} sent by {run.workers} workers, each with a share of "
+            f"{(limit or 0) // run.workers}; {run.workers_out_of_budget} spent theirs)")
 
 
 def _outcome(run: RunState, session: pytest.Session) -> tuple[str | None, list[str]]:
@@ -809,8 +824,8 @@ def _run_extra(run: RunState) -> dict[str, Any]:
     limits = run.config.limits
     return {
         "profile": run.config.profile,
-        "budget": {"max_requests": limits.max_requests, "exhausted": run.budget_exhausted,
-                   "tests_skipped": run.budget_skipped},
+        "budget": {"max_requests": limits.max_requests, "exhausted": _budget_spent(run),
+                   "tests_skipped": _counts(run)["budget_skipped"]},
         "rate_limited_retries": run.api.rate_limited if run.api else 0,
         "in_process": run.config.transport,
     }
@@ -884,7 +899,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             f"cassettes: {cassettes['dir']} ({cassettes['record_mode'] or 'per test'}): {cassettes['replayed']} answers "
             f"replayed, {cassettes['recorded']} recorded, {len(run.not_recorded)} tests not recorded")
     if run.budget_exhausted:
-        terminalreporter.write_line(f"  BUDGET: {run.budget_exhausted}; {run.budget_skipped} test(s) skipped, their "
+        terminalreporter.write_line(f"  BUDGET: {_budget_spent(run)}; {_counts(run)['budget_skipped']} test(s) skipped, their "
                                     "requirements left not exercised")
     if run.cleanup_failed:
         terminalreporter.write_line(f"  CLEANUP: {len(run.cleanup_failed)} assistant(s) could not be deleted: "
