@@ -200,3 +200,58 @@ def test_a_run_leaves_no_hypothesis_directory_behind(how: str, tmp_path: Path) -
                             capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL, cwd=work, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     assert sorted(p.name for p in work.iterdir()) == []
+
+
+_FAKE_VENV_PYTHON = """#!/usr/bin/env bash
+# A stand-in for .venv/bin/python: pip installs by touching a marker; 'import conformance' works once installed.
+here=$(dirname "$0")
+case "$*" in
+  "-m pip show"*) exit 1 ;;
+  "-m pip install"*) touch "$here/installed" ;;
+  "-c import conformance") [ -e "$here/installed" ] ;;
+esac
+"""
+
+
+def test_bootstrap_says_what_it_does_a_line_a_step(tmp_path: Path) -> None:
+    """The first 'scripts/run.sh' installs for about a minute: each step is announced, not done in silence."""
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "bootstrap.sh").write_text((ROOT / "scripts" / "bootstrap.sh").read_text())
+    (tmp_path / "constraints.txt").write_text("")
+    fake_python = tmp_path / "python3"
+    fake_python.write_text(f"""#!/usr/bin/env bash
+mkdir -p .venv/bin && cat > .venv/bin/python <<'STUB'
+{_FAKE_VENV_PYTHON}STUB
+chmod +x .venv/bin/python
+""")
+    fake_python.chmod(0o755)
+    env = {**os.environ, "PYTHON": str(fake_python)}
+    first = subprocess.run(["bash", "scripts/bootstrap.sh"], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                           env=env, stdin=subprocess.DEVNULL)
+    assert first.returncode == 0, first.stderr
+    assert first.stderr.splitlines() == [
+        f"bootstrap: creating .venv with {fake_python}",
+        "bootstrap: installing openai-assistants-conformance and its dependencies into .venv (pip; about a minute the "
+        "first time)",
+        "bootstrap: ready: .venv/bin/conformance",
+    ]
+    again = subprocess.run(["bash", "scripts/bootstrap.sh"], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                           env=env, stdin=subprocess.DEVNULL)
+    assert again.stderr.splitlines() == ["bootstrap: checking .venv against constraints.txt (pip)",
+                                         "bootstrap: ready: .venv/bin/conformance"]
+
+
+def test_the_self_test_prints_each_entry_as_it_finishes() -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "conformance._selftest", "name-max-257"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    try:
+        first = proc.stdout.readline() if proc.stdout else ""
+        assert proc.poll() is None, "nothing was printed before the end"
+        assert first.startswith("self-test: 1 catalog entries"), first
+        rest, _ = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, rest
+    line = rest.splitlines()[0]
+    assert line.startswith("[1/1] ok  defect  name-max-257") and "s failed=REQ-NAME-MAXLEN" in line, rest
