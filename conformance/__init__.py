@@ -12,8 +12,11 @@ from ._requirements import Requirement, catalog
 from ._schemas import SchemaError, Schemas, load_schemas
 
 __all__ = [
-    "DEFAULT_API_KEY", "Api", "Exchange", "Pools", "Probe", "RawBody", "ReferenceServer", "Requirement",
+    "DEFAULT_API_KEY", "DISTRIBUTION", "Api", "Exchange", "Pools", "Probe", "RawBody", "ReferenceServer", "Requirement",
     "SchemaError", "Schemas", "Target", "TargetError", "catalog", "create_app", "load_schemas", "probes",
     "valid_requests",
 ]
+DISTRIBUTION = "openai-assistants-conformance"
+"""The name to install it by (``pip install -e .`` from a clone installs it under this name); the PyPI project
+``conformance`` is someone else's. The import package and the command are ``conformance``."""
 __version__ = "0.1.0"

@@ -11,17 +11,26 @@ but the run did not finish (interrupted, the request budget spent, stopped by ta
 from __future__ import annotations
 
 import argparse
+import errno
+import math
+import os
+import socket
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
+from pluggy import HookimplMarker
+
+from . import DISTRIBUTION
 from ._profiles import DEFAULT_PROFILE, PROFILES
 from ._rehearsal import THROTTLE_HEADERS
 
 __all__ = ["main"]
 
 EXIT_CONFORMS, EXIT_FAILED, EXIT_ERROR, EXIT_INCOMPLETE = 0, 1, 2, 3
+pytest_hookimpl = HookimplMarker("pytest")  # pytest.hookimpl, without importing pytest for every command
 
 
 _EXIT_HELP = """exit codes:
@@ -37,6 +46,59 @@ class _UsageError(Exception):
     """Arguments that parse but do not fit together."""
 
 
+class _CannotServe(Exception):
+    """``serve`` cannot listen where it was asked to (the message says why)."""
+
+
+def _count(least: int) -> Callable[[str], int]:
+    """An argparse type: a whole number, at least ``least``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid whole number: {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}, not {value}")
+        return value
+    return parse
+
+
+def _seconds(positive: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number of seconds, >= 0 (> 0 when ``positive``)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
+        if not (math.isfinite(value) and (value > 0 if positive else value >= 0)):
+            raise argparse.ArgumentTypeError(f"must be a number of seconds {'>' if positive else '>='} 0, "
+                                             f"not {text}")
+        return value
+    return parse
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid port: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0-65535 (0: any free port), not {value}")
+    return value
+
+
+def _version() -> str:
+    """The installed distribution's version (the package's own when it runs from a source tree, uninstalled)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        from . import __version__
+
+        return __version__
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_ERROR, f"conformance: {message} (see '{self.prog} --help')\n")
@@ -46,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     from ._cassettes import RECORD_MODES
 
     parser = _Parser(prog="conformance", description="Conformance suite for POST /v1/assistants.")
+    parser.add_argument("--version", action="version", version=f"conformance {_version()} ({DISTRIBUTION})")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser("run", help="run the suite against a target (default: the embedded reference server)",
                          epilog=_EXIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -53,14 +116,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--api-key", help="API key (default: $OPENAI_API_KEY)")
     run.add_argument("--target-name", help="the target's name in reports")
     run.add_argument("--seed", type=int, default=0, help="generation seed (default 0)")
-    run.add_argument("--max-examples", type=int, default=25, help="examples per property (default 25)")
-    run.add_argument("--timeout", type=float, default=30.0, help="seconds per exchange, connect to last byte (default 30)")
+    run.add_argument("--max-examples", type=_count(1), default=25, help="examples per property (default 25)")
+    run.add_argument("--timeout", type=_seconds(positive=True), default=30.0,
+                     help="seconds per exchange, connect to last byte (default 30)")
     run.add_argument("--report-dir", default="reports", help="where reports go (default ./reports)")
     run.add_argument("--model", action="append", help="a model the target serves (repeatable)")
     run.add_argument("--file-id", action="append", help="a file ID the target knows (repeatable)")
     run.add_argument("--vector-store-id", action="append", help="a vector store ID the target knows (repeatable)")
     run.add_argument("--no-files", action="store_true", help="the target has no files: send no file IDs")
-    run.add_argument("--clock-skew", type=float, help="seconds created_at may differ from this clock (default 60)")
+    run.add_argument("--clock-skew", type=_seconds(), help="seconds created_at may differ from this clock (default 60)")
     run.add_argument("--record-mode", choices=RECORD_MODES,
                      help="record and replay a cassette per test (vcrpy's modes: 'none' replays only, 'once' records "
                           "tests without a cassette, 'new_episodes' records what is missing, 'all' re-records). "
@@ -75,10 +139,12 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="serve the reference implementation on loopback")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=_port, default=8000, help="default 8000; 0: any free port")
     serve.add_argument("--api-key", action="append", help="an accepted API key (repeatable; default: the test key)")
     serve.add_argument("--catalog", action="store_true",
-                       help="also serve every broken server of the self-test catalog at /broken/NAME/v1")
+                       help="also serve every broken server of the self-test catalog at /broken/NAME/v1 (and the "
+                            "conforming variants at /variant/NAME/v1)")
+    serve.add_argument("--list", action="store_true", help="with --catalog: print the catalog's base paths and exit")
     _add_serve_rehearsal(serve)
 
     requirements = sub.add_parser("requirements", help="list the requirement catalog derived from the schemas")
@@ -102,15 +168,15 @@ def _add_realworld(run: argparse.ArgumentParser) -> None:
     run.add_argument("--profile", default=DEFAULT_PROFILE, choices=PROFILES,
                      help=f"the contract: {DEFAULT_PROFILE} (documentation of May 2024, default) or latest (today's spec)")
     run.add_argument("--pools", metavar="FILE", help="models, file IDs and vector store IDs from a JSON file")
-    run.add_argument("--max-requests", type=int, metavar="N",
+    run.add_argument("--max-requests", type=_count(1), metavar="N",
                      help="never send more than N requests, cleanup included; the tests past it are skipped")
-    run.add_argument("--max-retries", type=int, default=3, metavar="N",
+    run.add_argument("--max-retries", type=_count(0), default=3, metavar="N",
                      help="retries of a request answered 429 (default 3)")
-    run.add_argument("--max-wait", type=float, default=60.0, metavar="S",
+    run.add_argument("--max-wait", type=_seconds(), default=60.0, metavar="S",
                      help="longest wait a 429 may ask for, in seconds (default 60)")
     run.add_argument("--transport", metavar="MODULE:FACTORY",
                      help="an in-process target: a callable returning an httpx transport (module:name or file.py:name)")
-    run.add_argument("--max-target-errors", type=int, default=3, metavar="N",
+    run.add_argument("--max-target-errors", type=_count(0), default=3, metavar="N",
                      help="stop after N tests in a row end in a target error (default 3; 0 never stops)")
     run.add_argument("--dry-run", action="store_true",
                      help="send nothing; print what would be sent and how many requests")
@@ -132,9 +198,10 @@ def _add_serve_rehearsal(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--profile", default=DEFAULT_PROFILE, choices=PROFILES, help="the contract the server follows")
     serve.add_argument("--inspect", action="store_true",
                        help="serve GET /_inspect: the request count and the ids in the store (for tests)")
-    serve.add_argument("--latency", type=float, default=0.0, metavar="S", help="answer every request S seconds late")
-    serve.add_argument("--throttle", type=int, default=0, metavar="N", help="answer every N-th request 429")
-    serve.add_argument("--throttle-wait", type=float, default=1.0, metavar="S",
+    serve.add_argument("--latency", type=_seconds(), default=0.0, metavar="S", help="answer every request S seconds late")
+    serve.add_argument("--throttle", type=_count(0), default=0, metavar="N",
+                       help="answer every N-th request 429 (default 0: never)")
+    serve.add_argument("--throttle-wait", type=_seconds(), default=1.0, metavar="S",
                        help="the wait a 429 asks for, in seconds (default 1)")
     serve.add_argument("--throttle-header", default="retry-after", choices=THROTTLE_HEADERS,
                        help="the header that says how long to wait (default retry-after)")
@@ -178,6 +245,31 @@ def _run_args(ns: argparse.Namespace) -> list[str]:
     return args + extra
 
 
+class _OneLineErrors:
+    """A pytest plugin of ``conformance run``: the options and schemas are checked as pytest configures, before
+    the session starts, and a usage error is kept for one line of the CLI's own (pytest would print it
+    between blank and "no tests ran" lines)."""
+
+    def __init__(self) -> None:
+        self.message: str | None = None
+
+    @pytest_hookimpl(trylast=True)
+    def pytest_configure(self, config: Any) -> None:
+        from .plugin import state
+
+        state(config)
+
+    @pytest_hookimpl(wrapper=True, tryfirst=True)
+    def pytest_cmdline_main(self, config: Any) -> Generator[None, Any, Any]:
+        import pytest
+
+        try:
+            return (yield)
+        except pytest.UsageError as exc:
+            self.message = " ".join(str(arg) for arg in exc.args)
+            return pytest.ExitCode.USAGE_ERROR
+
+
 def _run(ns: argparse.Namespace) -> int:
     import pytest
 
@@ -189,10 +281,35 @@ def _run(ns: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"conformance: cannot use the report directory {ns.report_dir}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_ERROR
-    code = pytest.main(_run_args(ns))
+    errors = _OneLineErrors()
+    code = pytest.main(_run_args(ns), plugins=[errors])
+    if errors.message is not None:
+        print(f"conformance: {errors.message}", file=sys.stderr)
+        return EXIT_ERROR
     if code in (EXIT_CONFORMS, EXIT_FAILED, EXIT_INCOMPLETE):  # the plugin sets 3 for a run that did not finish
         return int(code)
     return EXIT_ERROR
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound and listening on ``host:port``, or ``_CannotServe`` saying why it cannot be."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+    except (OSError, UnicodeError) as exc:
+        raise _CannotServe(f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise _CannotServe(f"cannot listen on {host}:{port}: the port is in use (give another with --port, "
+                              "or --port 0 for any free one)") from None
+        raise _CannotServe(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
 
 
 def _serve(ns: argparse.Namespace) -> int:
@@ -207,19 +324,53 @@ def _serve(ns: argparse.Namespace) -> int:
     if ns.catalog:
         from ._catalog import DEFECTS, VARIANTS
 
+        if ns.list:
+            return _print_lines(f"/{kind}/{name}/v1" for kind, names in (("broken", DEFECTS), ("variant", VARIANTS))
+                                for name in names)
         for name, factory in {**DEFECTS, **VARIANTS}.items():
             server = factory()
             server.api_keys = keys
             mounts.append((f"/broken/{name}" if name in DEFECTS else f"/variant/{name}", server))
+    elif ns.list:
+        raise _UsageError("--list lists the servers of --catalog: give both")
     schemas = load_profile(ns.profile)
     reference = ReferenceServer(api_keys=keys, schemas=schemas, models=frozenset(documented_models(schemas)))
     app = Rehearsal(create_app(reference, mounts), reference, others=dict(mounts), inspect=ns.inspect,
                     latency=ns.latency, throttle=ns.throttle, throttle_wait=ns.throttle_wait, throttle_header=ns.throttle_header)
+    sock = _listen(ns.host, ns.port)  # the banner comes once the port is ours: a port in use is one line, not a banner
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
     accepted = "the keys given with --api-key" if ns.api_key else f"API key {DEFAULT_API_KEY}"
-    print(f"conformance reference server ({ns.profile}): http://{ns.host}:{ns.port}/v1, accepting {accepted} "
+    print(f"conformance reference server ({ns.profile}): http://{shown}:{port}/v1, accepting {accepted} "
           "(Authorization: Bearer KEY)", flush=True)
-    uvicorn.run(app, host=ns.host, port=ns.port, log_level="warning")
+    if mounts:
+        broken = sum(path.startswith("/broken/") for path, _ in mounts)
+        print(f"also {broken} broken servers at http://{shown}:{port}/broken/NAME/v1 and {len(mounts) - broken} "
+              f"conforming variants at /variant/NAME/v1 ('conformance serve --catalog --list' lists them)", flush=True)
+    uvicorn_server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    try:
+        uvicorn_server.run(sockets=[sock])
+    finally:
+        sock.close()
     return 0
+
+
+def _print_lines(lines: Iterable[str]) -> int:
+    """Print to stdout; a reader that stops early (``| head``) ends the output quietly, as command-line tools do."""
+    try:
+        for line in lines:
+            print(line)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _quiet_stdout()
+    return 0
+
+
+def _quiet_stdout() -> None:
+    """The reader of stdout is gone: send the rest (and Python's flush at exit) nowhere."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _report(ns: argparse.Namespace) -> int:
@@ -243,12 +394,11 @@ def _diff(ns: argparse.Namespace) -> int:
         print(f"conformance: {exc}", file=sys.stderr)
         return EXIT_ERROR
     changes = compare(old, new)
-    for change in changes:
-        print(change.line())
     regressed = [c for c in changes if c.regressed]
     noun = "requirement" if len(changes) == 1 else "requirements"
-    print(f"{len(changes)} {noun} changed verdict; {len(regressed)} regressed (passed -> failed)"
-          if changes else "no requirement changed verdict")
+    _print_lines([*(change.line() for change in changes),
+                  f"{len(changes)} {noun} changed verdict; {len(regressed)} regressed (passed -> failed)"
+                  if changes else "no requirement changed verdict"])
     return EXIT_FAILED if regressed else EXIT_CONFORMS
 
 
@@ -256,9 +406,7 @@ def _requirements(ns: argparse.Namespace) -> int:
     from ._requirements import catalog
     from .plugin import suite_schemas
 
-    for req in catalog(suite_schemas(ns.profile)).values():
-        print(f"{req.id:38} {req.doc}")
-    return 0
+    return _print_lines(f"{req.id:38} {req.doc}" for req in catalog(suite_schemas(ns.profile)).values())
 
 
 def _merge(ns: argparse.Namespace) -> int:
@@ -310,7 +458,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("conformance: interrupted", file=sys.stderr)
         return EXIT_ERROR
-    except SchemaError as exc:
+    except BrokenPipeError:  # stdout's reader is gone (``| head``): nothing more to say, and no traceback
+        _quiet_stdout()
+        return EXIT_CONFORMS if ns.command in ("requirements", "diff") else EXIT_ERROR
+    except (SchemaError, _CannotServe) as exc:
         print(f"conformance: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except Exception as exc:  # a one-line message, never a traceback, for anything unexpected at this level

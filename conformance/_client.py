@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -18,7 +19,7 @@ from urllib.parse import quote, unquote
 import httpx
 from vcr.errors import CannotOverwriteExistingCassetteException
 
-from ._interrupts import INTERRUPTS
+from ._interrupts import INTERRUPTS, CleanupAbandoned
 from ._limits import BudgetExhausted, Limits, retry_wait
 from ._probes import RawBody
 from ._secrets import mask, mask_bytes
@@ -172,8 +173,19 @@ class Received:
         return self.status < 400 and media in ("text/html", "application/xhtml+xml") and self.json_or_none() is None
 
     def text(self, limit: int = 2000) -> str:
-        text = self.body[:limit].decode("utf-8", errors="replace")
+        text = self.body[:utf8_cut(self.body, limit)].decode("utf-8", errors="replace")
         return text + ("…" if len(self.body) > limit else "")
+
+
+def utf8_cut(data: bytes, limit: int) -> int:
+    """Where to cut ``data`` to at most ``limit`` bytes without splitting a UTF-8 character: back over at most 3
+    continuation bytes (a cut inside a character would show as U+FFFD in every report)."""
+    if limit >= len(data):
+        return len(data)
+    cut = limit
+    while cut > 0 and limit - cut < 3 and data[cut] & 0xC0 == 0x80:
+        cut -= 1
+    return cut if data[cut] & 0xC0 != 0x80 else limit
 
 
 @dataclass(frozen=True)
@@ -190,7 +202,7 @@ class Exchange:
         got = self.received
         if len(got.body) <= limit:
             return self
-        return replace(self, received=Received(got.status, got.headers, got.body[:limit], True))
+        return replace(self, received=Received(got.status, got.headers, got.body[:utf8_cut(got.body, limit)], True))
 
     def curl(self) -> str:
         """A curl line that reproduces the request; the key is read from $OPENAI_API_KEY, never printed.
@@ -381,6 +393,8 @@ class Api:
         with INTERRUPTS.cleaning(lambda: len(self.created)):
             try:
                 for assistant_id in list(self.created):
+                    if INTERRUPTS.abandon:
+                        raise CleanupAbandoned
                     try:
                         exchange = self.delete(assistant_id)
                         answers.append((assistant_id, exchange))
@@ -391,9 +405,14 @@ class Api:
                         failed.append(assistant_id)
                         if assistant_id in self.created:
                             self.created.remove(assistant_id)
-            except KeyboardInterrupt:  # interrupted twice during cleanup: the rest is abandoned
-                failed += self.created
+            except KeyboardInterrupt:  # interrupted twice: the rest is abandoned, said in one line
+                left = list(self.created)
+                failed += left
                 self.created.clear()
+                shown = ", ".join(left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
+                print(f"\nconformance: interrupted again: cleanup abandoned, {len(left)} assistant(s) this run created "
+                      f"left undeleted{': ' + shown if left else ''} (compliance.json, run.cleanup_failed)",
+                      file=sys.stderr, flush=True)
         return failed, answers
 
 

@@ -27,7 +27,8 @@ from typing import Any
 import anyio.from_thread
 import httpx
 
-__all__ = ["ASGIBridge", "DryRunTransport", "InProcessTarget", "Recorded", "asgi_transport", "load_transport"]
+__all__ = ["ASGIBridge", "DryRunTransport", "InProcessTarget", "Recorded", "asgi_transport", "load_transport",
+           "transport_factory"]
 
 
 class InProcessTarget(httpx.BaseTransport):
@@ -161,11 +162,23 @@ def _import(spec: str) -> Any:
         raise ValueError(f"--transport {spec!r}: {module_name} has no {attr!r}") from None
 
 
+_FACTORIES: dict[str, Any] = {}
+
+
+def transport_factory(spec: str) -> Any:
+    """The callable ``spec`` names, imported once per process (a file is executed once), or ``ValueError``
+    saying why it cannot be had: the run's options are checked with it before any test starts."""
+    if spec not in _FACTORIES:
+        factory = _import(spec)
+        if not callable(factory):
+            raise ValueError(f"--transport {spec!r} is not callable")
+        _FACTORIES[spec] = factory
+    return _FACTORIES[spec]
+
+
 def load_transport(spec: str, base_url: str) -> httpx.BaseTransport:
     """The transport a factory named by ``spec`` builds; it is called with ``base_url=`` if it takes it."""
-    factory = _import(spec)
-    if not callable(factory):
-        raise ValueError(f"--transport {spec!r} is not callable")
+    factory = transport_factory(spec)
     try:
         takes_base = "base_url" in inspect.signature(factory).parameters
     except (TypeError, ValueError):

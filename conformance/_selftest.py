@@ -14,8 +14,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,12 +100,26 @@ def _one(job: tuple[str, str, int, int]) -> Outcome:
 
 
 def score(names: Iterable[str] | None = None, *, max_examples: int = 10, seed: int = 0,
-          workers: int = 2) -> list[Outcome]:
-    """Run every named catalog entry (default: all) and return the outcomes, in order."""
+          workers: int = 2, progress: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+    """Run every named catalog entry (default: all) and return the outcomes, in order; ``progress`` is
+    called with each outcome as soon as it is known."""
     chosen = list(names) if names is not None else [*DEFECTS, *VARIANTS]
     context = multiprocessing.get_context("fork")
     with catalog_server() as root, ProcessPoolExecutor(workers, mp_context=context) as pool:
-        return list(pool.map(_one, [(root, n, max_examples, seed) for n in chosen]))
+        futures = {pool.submit(_one, (root, n, max_examples, seed)): n for n in chosen}
+        done: dict[str, Outcome] = {}
+        for future in as_completed(futures):
+            outcome = future.result()
+            done[outcome.name] = outcome
+            if progress is not None:
+                progress(outcome)
+        return [done[n] for n in chosen]
+
+
+def _line(o: Outcome) -> str:
+    mark = "ok " if o.correct else "MISS"
+    detail = ",".join(o.failed) or "-"
+    return f"{mark} {o.kind:7} {o.name:38} exit={o.exit_code} {o.seconds:5.1f}s failed={detail}"
 
 
 def main() -> int:
@@ -117,13 +131,23 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("names", nargs="*")
     ns = parser.parse_args()
-    outcomes = score(ns.names or None, max_examples=ns.max_examples, seed=ns.seed, workers=ns.workers)
+    total = len(ns.names) if ns.names else len(DEFECTS) + len(VARIANTS)
+    print(f"self-test: {total} catalog entries, {ns.workers} at a time, --max-examples {ns.max_examples}; "
+          "a line as each finishes", flush=True)
+    count = 0
+
+    def progress(o: Outcome) -> None:
+        nonlocal count
+        count += 1
+        print(f"[{count:>{len(str(total))}}/{total}] {_line(o)}", flush=True)
+
+    outcomes = score(ns.names or None, max_examples=ns.max_examples, seed=ns.seed, workers=ns.workers,
+                     progress=progress)
     defects = [o for o in outcomes if o.kind == "defect"]
     variants = [o for o in outcomes if o.kind == "variant"]
     for o in outcomes:
-        mark = "ok " if o.correct else "MISS"
-        detail = ",".join(o.failed) or "-"
-        print(f"{mark} {o.kind:7} {o.name:38} exit={o.exit_code} {o.seconds:5.1f}s failed={detail}")
+        if not o.correct:
+            print(f"missed: {_line(o)}")
     flagged = sum(o.correct for o in defects)
     passed = sum(o.correct for o in variants)
     print(f"defects flagged with the right requirement: {flagged}/{len(defects)}")

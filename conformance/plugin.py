@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import tempfile
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ from . import _allure, _cassettes
 from ._checks import Context, NonConformance, deleted, preflight
 from ._client import Api, Exchange, NotRecorded, Target, open_client
 from ._generate import Pools
-from ._inprocess import DryRunTransport, load_transport
+from ._inprocess import DryRunTransport, load_transport, transport_factory
 from ._interrupts import INTERRUPTS
 from ._ledger import Ledger
 from ._limits import BudgetExhausted, Limits
@@ -94,6 +95,8 @@ class RunState:
     dry_run: DryRunTransport | None = None
     budget_exhausted: str | None = None
     budget_skipped: int = 0
+    workers: int = 0  # pytest-xdist workers that reported to this controller
+    workers_out_of_budget: int = 0  # of those, the ones that spent their share of --max-requests
     closed: bool = False
     # What the verdict rests on (see ``_outcome``): how much of the run ran, and why it stopped.
     suite_tests: set[str] = field(default_factory=set)  # node ids of the suite's tests selected for this run
@@ -288,7 +291,7 @@ def _config(config: pytest.Config, schemas: Schemas) -> RunConfig:
         _check_url(url)
     max_examples = opt("--max-examples")
     if max_examples < 1:
-        raise pytest.UsageError("--max-examples must be at least 1")
+        raise pytest.UsageError(f"--max-examples must be at least 1, not {max_examples}")
     timeout = opt("--request-timeout")
     if not (0 < timeout < math.inf):
         raise pytest.UsageError(f"the timeout must be a positive number of seconds, not {timeout!r}")
@@ -310,6 +313,7 @@ def _config(config: pytest.Config, schemas: Schemas) -> RunConfig:
         unknown_model=unknown,
     )
     max_requests = opt("--max-requests")
+    _check_counts(opt)
     workers = getattr(config, "workerinput", {}).get("workercount")
     if max_requests is not None and workers:  # pytest-xdist: each worker spends its share of the budget
         if max_requests < workers:
@@ -318,7 +322,15 @@ def _config(config: pytest.Config, schemas: Schemas) -> RunConfig:
     try:
         limits = Limits(max_requests, opt("--max-retries"), opt("--max-wait"))
     except ValueError as exc:
-        raise pytest.UsageError(f"conformance: {exc}") from None
+        raise pytest.UsageError(str(exc)) from None
+    if opt("--transport") is not None and not opt("--dry-run"):
+        try:  # a factory that cannot be had is bad usage: one line before any test, no report claiming a score
+            transport_factory(opt("--transport"))
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        except Exception as exc:  # the file's own code raised while it was loaded
+            raise pytest.UsageError(f"--transport {opt('--transport')!r}: loading it raised "
+                                    f"{type(exc).__name__}: {exc}") from None
     in_process = opt("--transport") is not None or opt("--dry-run")
     if opt("--dry-run") and opt("--record-mode") not in (None, "none"):
         raise pytest.UsageError("--dry-run sends nothing: it cannot record cassettes (drop --record-mode)")
@@ -344,8 +356,19 @@ def _config(config: pytest.Config, schemas: Schemas) -> RunConfig:
         report_dir=Path(report_dir) if report_dir else None, target_name=name,
         record_mode=opt("--record-mode"), cassette_dir=cassette_dir,
         limits=limits, dry_run=opt("--dry-run"), transport=opt("--transport"), profile=opt("--profile"),
-        max_target_errors=max(0, opt("--max-target-errors")),
+        max_target_errors=opt("--max-target-errors"),
     )
+
+
+def _check_counts(opt: Any) -> None:
+    """Counts and durations that make no sense are refused, named as the user typed them."""
+    for flag, least in (("--max-requests", 1), ("--max-retries", 0), ("--max-target-errors", 0)):
+        value = opt(flag)
+        if value is not None and value < least:
+            raise pytest.UsageError(f"{flag} must be at least {least}, not {value}")
+    wait = opt("--max-wait")
+    if not (0 <= wait < math.inf):
+        raise pytest.UsageError(f"--max-wait must be a number of seconds >= 0, not {wait!r}")
 
 
 def _check_url(url: str) -> None:
@@ -405,9 +428,25 @@ def suite_schemas(profile: str = DEFAULT_PROFILE) -> Schemas:
     return schemas
 
 
+def _hypothesis_home() -> None:
+    """Keep Hypothesis's storage out of the working directory: the suite has no example database
+    (``database=None``), but Hypothesis still caches its Unicode tables under ``./.hypothesis/``. They go to
+    the user's cache directory instead, unless $HYPOTHESIS_STORAGE_DIRECTORY says where."""
+    if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        return
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    try:
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    except RuntimeError:  # no home directory
+        cache = Path(tempfile.gettempdir())
+    set_hypothesis_home_dir(cache / "conformance" / "hypothesis")
+
+
 def state(config: pytest.Config) -> RunState:
     """The run's state, created on first use (only runs that collect the suite pay for it)."""
     if _STATE not in config.stash:
+        _hypothesis_home()
         try:
             schemas = suite_schemas(config.getoption("--profile"))
         except SchemaError as exc:
@@ -623,6 +662,8 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
         run.remote[key] = run.remote.get(key, 0) + int(wire["counts"].get(key, 0))
     run.remote["collected"] = max(run.remote.get("collected", 0), int(wire["counts"].get("collected", 0)))
     run.budget_exhausted = run.budget_exhausted or wire.get("budget_exhausted")
+    run.workers += 1
+    run.workers_out_of_budget += bool(wire.get("budget_exhausted"))
     run.stopped = run.stopped or wire.get("stopped")
     run.interrupted = run.interrupted or bool(wire.get("interrupted"))
     run.no_verdict = run.no_verdict or wire.get("no_verdict")
@@ -686,7 +727,7 @@ def _incomplete(run: RunState, counts: dict[str, int]) -> list[str]:
     if run.stopped:
         reasons.append(run.stopped)
     if run.budget_exhausted:
-        reasons.append(f"{run.budget_exhausted}; {counts['budget_skipped']} test(s) skipped")
+        reasons.append(f"{_budget_spent(run)}; {counts['budget_skipped']} test(s) skipped")
     if run.not_recorded:
         reasons.append(f"the cassettes lack requests of {len(run.not_recorded)} test(s): re-record them")
     if counts["errored"]:
@@ -694,6 +735,17 @@ def _incomplete(run: RunState, counts: dict[str, int]) -> list[str]:
     if not reasons and counts["finished"] < counts["collected"]:
         reasons.append(f"only {ran} ran")
     return reasons
+
+
+def _budget_spent(run: RunState) -> str | None:
+    """Why the budget stopped the run: a worker's own words are about its share, so the controller speaks
+    for the whole run."""
+    if not run.budget_exhausted or not run.workers:
+        return run.budget_exhausted
+    limit = run.config.limits.max_requests
+    sent = (run.api.requests if run.api else 0) + run.remote_requests
+    return (f"the request budget of {limit} is spent ({sent} sent by {run.workers} workers, each with a share of "
+            f"{(limit or 0) // run.workers}; {run.workers_out_of_budget} spent theirs)")
 
 
 def _outcome(run: RunState, session: pytest.Session) -> tuple[str | None, list[str]]:
@@ -793,8 +845,8 @@ def _run_extra(run: RunState) -> dict[str, Any]:
     limits = run.config.limits
     return {
         "profile": run.config.profile,
-        "budget": {"max_requests": limits.max_requests, "exhausted": run.budget_exhausted,
-                   "tests_skipped": run.budget_skipped},
+        "budget": {"max_requests": limits.max_requests, "exhausted": _budget_spent(run),
+                   "tests_skipped": _counts(run)["budget_skipped"]},
         "rate_limited_retries": run.api.rate_limited if run.api else 0,
         "in_process": run.config.transport,
     }
@@ -868,7 +920,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             f"cassettes: {cassettes['dir']} ({cassettes['record_mode'] or 'per test'}): {cassettes['replayed']} answers "
             f"replayed, {cassettes['recorded']} recorded, {len(run.not_recorded)} tests not recorded")
     if run.budget_exhausted:
-        terminalreporter.write_line(f"  BUDGET: {run.budget_exhausted}; {run.budget_skipped} test(s) skipped, their "
+        terminalreporter.write_line(f"  BUDGET: {_budget_spent(run)}; {_counts(run)['budget_skipped']} test(s) skipped, their "
                                     "requirements left not exercised")
     if run.cleanup_failed:
         terminalreporter.write_line(shown(f"  CLEANUP: {len(run.cleanup_failed)} assistant(s) could not be deleted: "

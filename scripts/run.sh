@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
+echo "run.sh: running the suite: conformance run --report-dir reports${*:+ $*}" >&2
 exec .venv/bin/conformance run --report-dir reports "$@"

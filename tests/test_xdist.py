@@ -74,3 +74,22 @@ def test_shards_on_several_machines_merge_into_one_report(reference_url: str, ca
     _valid_report(merged)
     assert _failed(merged) == {"REQ-NAME-MAXLEN"}
     assert merged["summary"]["not_exercised"] == 0
+
+
+def test_a_budget_spent_under_workers_is_reported_for_the_whole_run(tmp_path: Path) -> None:
+    """``conformance run --max-requests N -- -n 2``: the budget, the skips and the BUDGET line speak for the run
+    (the controller's own state said the budget was never spent and nothing was skipped)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "conformance", "run", "--max-requests", "60", "--report-dir", str(tmp_path), "--", "-n", "2"],
+        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL, cwd=tmp_path,
+    )
+    assert result.returncode == 3, result.stdout[-3000:]
+    report = json.loads((tmp_path / "compliance.json").read_text())
+    _valid_report(report)
+    budget = report["run"]["budget"]
+    assert budget["max_requests"] == 60
+    assert budget["exhausted"] is not None and "budget of 60 is spent" in budget["exhausted"], budget
+    assert budget["tests_skipped"] > 0
+    assert report["run"]["requests"] <= 60
+    line = next(line for line in result.stdout.splitlines() if "BUDGET:" in line)
+    assert f"{budget['tests_skipped']} test(s) skipped" in line, line
