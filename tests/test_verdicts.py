@@ -170,3 +170,15 @@ def test_an_incomplete_shard_makes_the_merge_incomplete(tmp_path: Path) -> None:
     merged = merge_reports([data, cut])
     assert merged["summary"]["outcome"] == "incomplete" and not merged["summary"]["conforms"]
     assert "interrupted after 3 of 9 tests" in headline(merged)
+
+
+def test_a_target_without_a_retrieve_route_is_not_blamed_for_what_only_a_retrieve_could_show(
+        catalog_url: str, tmp_path: Path) -> None:
+    """A gateway with no GET /assistants/{id} (405, as LiteLLM's proxy) fails RESP-ID-RETRIEVABLE; that a
+    DELETE removed the assistant, or that a refused DELETE left it, is then unknown: not failed."""
+    result = run("--target", f"{catalog_url}/broken/gateway-no-retrieve-drops-nulls/v1", "--api-key", KEY,
+                 "--report-dir", str(tmp_path))
+    assert result.returncode == 1
+    verdict = {row["id"]: row["verdict"] for row in report(tmp_path)["requirements"]}
+    assert verdict["RESP-ID-RETRIEVABLE"] == "failed"
+    assert verdict["DELETE-REMOVES"] == "not_exercised" and verdict["AUTH-REFUSED-NO-EFFECT"] == "not_exercised"
