@@ -416,12 +416,20 @@ def retrieved_same(ctx: Context, ex: Exchange, created: dict[str, Any]) -> None:
     got = assistant_shape(ctx, ex)
     if got is None:
         return
+    name = _differs(ctx, created, got)
+    if name is not None:
+        ctx.fail(rid, "retrieved_same", ex, f"The retrieved assistant differs in {name!r}",
+                 f"{name}: {_show(created[name])}", f"{name}: {_show(got.get(name, '(absent)'))}")
+        return
+    ctx.ok(rid, "retrieved_same")
+
+
+def _differs(ctx: Context, created: dict[str, Any], got: dict[str, Any]) -> str | None:
+    """The first documented field of ``created`` that ``got`` lacks or holds otherwise."""
     for name in ctx.schemas.assistant["properties"]:
         if name in created and (name not in got or not same(created[name], got[name])):
-            ctx.fail(rid, "retrieved_same", ex, f"The retrieved assistant differs in {name!r}",
-                     f"{name}: {_show(created[name])}", f"{name}: {_show(got.get(name, '(absent)'))}")
-            return
-    ctx.ok(rid, "retrieved_same")
+            return str(name)
+    return None
 
 
 @check
@@ -527,9 +535,9 @@ def refusal_changed_nothing(ctx: Context, ex: Exchange, created: dict[str, Any])
     got = ex.received.json_or_none() if ex.received.status == 200 else None
     if not isinstance(got, dict):  # GET not served (405), or no assistant object: nothing shown either way
         return
-    for name in ctx.schemas.assistant["properties"]:
-        if name in created and (name not in got or not same(created[name], got[name])):
-            ctx.fail(rid, "refusal_changed_nothing", ex, f"A request refused for its key changed {name!r}",
-                     f"{name}: {_show(created[name])}", f"{name}: {_show(got.get(name, '(absent)'))}")
-            return
+    name = _differs(ctx, created, got)
+    if name is not None:
+        ctx.fail(rid, "refusal_changed_nothing", ex, f"A request refused for its key changed {name!r}",
+                 f"{name}: {_show(created[name])}", f"{name}: {_show(got.get(name, '(absent)'))}")
+        return
     ctx.ok(rid, "refusal_changed_nothing")
