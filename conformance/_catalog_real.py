@@ -403,11 +403,15 @@ class _Refusing(ReferenceServer):
 
 
 @defect("text-fields-share-one-limit", "HTTP-CREATE-200")
-class _TotalText(_Refusing):
+class _TotalText(ReferenceServer):
     """name, description and instructions are joined into one prompt, held to the instructions' limit."""
 
-    refuses = staticmethod(lambda b: sum(len(b.get(k) or "") for k in ("name", "description", "instructions"))
-                           > 256000)
+    def validate(self, body: Any) -> Response | None:
+        problem = super().validate(body)
+        limit = self.schemas.request["properties"]["instructions"]["maxLength"]
+        if problem is None and sum(len(body.get(k) or "") for k in ("name", "description", "instructions")) > limit:
+            return self.error(400, "This combination is not supported.")
+        return problem
 
 
 @defect("metadata-total-4-kib", "HTTP-CREATE-200", "REQ-METADATA-MAXPAIRS", "REQ-METADATA-VALUE-MAXLEN")

@@ -261,8 +261,8 @@ def text_requests(schemas: Schemas, pools: Pools) -> tuple[dict[str, Any], ...]:
     required = minimal_object(root, pools)
     free = [k for k, n in root["properties"].items() if k not in required and _is_text(n)]
     meta = root["properties"]["metadata"]
-    pairs = int(meta.get("maxProperties", 16))
-    key_max = int(meta.get("propertyNames", {}).get("maxLength", 64))
+    pairs = int(meta["maxProperties"])
+    key_max = int(meta["propertyNames"]["maxLength"])
     samples = list(TEXT_SAMPLES)
     first = dict(required)
     for i, name in enumerate(free):

@@ -183,3 +183,15 @@ def test_a_target_without_a_retrieve_route_is_not_blamed_for_what_only_a_retriev
     verdict = {row["id"]: row["verdict"] for row in report(tmp_path)["requirements"]}
     assert verdict["RESP-ID-RETRIEVABLE"] == "failed"
     assert verdict["DELETE-REMOVES"] == "not_exercised" and verdict["AUTH-REFUSED-NO-EFFECT"] == "not_exercised"
+
+
+def test_a_target_that_does_not_know_the_model_gets_no_verdict(tmp_path: Path) -> None:
+    """The smallest valid request refused 404 model_not_found (the reference's answer to a model it does not
+    serve): nothing can be judged with that model; one line says to name another."""
+    with serve() as server:
+        result = run("--target", server.base, "--api-key", KEY, "--model", "conformance-no-such-model",
+                     "--report-dir", str(tmp_path))
+    assert result.returncode == 2, result.stdout[-2000:]
+    (line,) = _conclusion(result.stdout)
+    assert line.startswith("NO VERDICT: the target does not know the model 'conformance-no-such-model'"), line
+    _no_pass(report(tmp_path))
