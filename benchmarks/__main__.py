@@ -37,8 +37,8 @@ from typing import Any
 
 import httpx
 
-from conformance._reference import DEFAULT_API_KEY
-from conformance._server import free_port, started_process
+from conformance.selftest.reference import DEFAULT_API_KEY
+from conformance.transport.server import free_port, started_process
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = Path(os.environ.get("BENCH_SPEC", "/work/shared/reference/openai-openapi-2024-05-13.yaml"))
@@ -287,7 +287,7 @@ def _draw(strategy: Any, examples: int) -> tuple[int, float, int]:
     """Draw ``examples`` values the way the suite does (one ``@given`` per property); count, seconds, bytes."""
     from hypothesis import HealthCheck, given, seed, settings
 
-    from conformance._client import encode
+    from conformance.transport.client import encode
 
     drawn: list[Any] = []
 
@@ -315,10 +315,10 @@ LARGEST = (
 def generation(max_examples: int) -> Figures:
     from hypothesis import strategies as st
 
-    from conformance._generate import Pools
-    from conformance._probes import probes, valid_requests
-    from conformance._reference import documented_models
-    from conformance._schemas import load_schemas
+    from conformance.contract.schemas import load_schemas
+    from conformance.generate.probes import probes, valid_requests
+    from conformance.generate.strategies import Pools
+    from conformance.selftest.reference import documented_models
 
     schemas = load_schemas()
     pools = Pools(models=documented_models(schemas))
@@ -395,7 +395,7 @@ def st_run(st_cli: Path, spec: Path, base: str, root: str, *, seed: int = 0, max
 
 def catalog(root: str, st_cli: Path | None, spec: Path | None, workers: int, max_examples: int,
             names: Sequence[str]) -> Figures:
-    from conformance._catalog import DEFECTS, EXPECTED, VARIANTS
+    from conformance.selftest.catalog import DEFECTS, EXPECTED, VARIANTS
 
     baseline: Path | None = None
     out: Figures = {"entries": {}}

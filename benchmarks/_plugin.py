@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from conformance import _client, plugin
-from conformance._secrets import mask
+from conformance.runner import plugin
+from conformance.transport import client as _client
+from conformance.transport.secrets import mask
 
 
 class _Observer:

@@ -15,7 +15,7 @@ from typing import Any
 
 import uvicorn
 
-from conformance._reference import DEFAULT_API_KEY, ReferenceServer, create_app
+from conformance.selftest.reference import DEFAULT_API_KEY, ReferenceServer, create_app
 
 COUNTS_PATH = "/_bench/counts"
 
@@ -44,7 +44,7 @@ def build(catalog: bool) -> Counting:
     keys = frozenset({DEFAULT_API_KEY})
     mounts = []
     if catalog:
-        from conformance._catalog import DEFECTS, VARIANTS
+        from conformance.selftest.catalog import DEFECTS, VARIANTS
 
         for name, factory in {**DEFECTS, **VARIANTS}.items():
             server = factory()

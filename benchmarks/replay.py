@@ -31,12 +31,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from conformance._server import free_port, server_process
+from conformance.transport.server import free_port, server_process
 
 # The reference app, each answer delayed by argv[2] milliseconds, served by uvicorn on port argv[1].
 _SLOW_SERVER = """
 import asyncio, sys, uvicorn
-from conformance._reference import create_app
+from conformance.selftest.reference import create_app
 app, delay = create_app(), float(sys.argv[2]) / 1000
 async def slow(scope, receive, send):
     if scope["type"] == "http":

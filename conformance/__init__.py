@@ -4,19 +4,16 @@ Public surface: the schemas' requirement catalog, the strategies derived from th
 and the target seam. The pytest plugin and the command line are the usual ways in.
 """
 
-from ._client import Api, Exchange, Target, TargetError
-from ._generate import Pools
-from ._probes import Probe, RawBody, probes, valid_requests
-from ._reference import DEFAULT_API_KEY, ReferenceServer, create_app
-from ._requirements import Requirement, catalog
-from ._schemas import SchemaError, Schemas, load_schemas
+from conformance._meta import DISTRIBUTION, __version__  # noqa: F401  (the version, for importers)
+from conformance.contract.requirements import Requirement, catalog
+from conformance.contract.schemas import SchemaError, Schemas, load_schemas
+from conformance.generate.probes import Probe, RawBody, probes, valid_requests
+from conformance.generate.strategies import Pools
+from conformance.selftest.reference import DEFAULT_API_KEY, ReferenceServer, create_app
+from conformance.transport.client import Api, Exchange, Target, TargetError
 
 __all__ = [
     "DEFAULT_API_KEY", "DISTRIBUTION", "Api", "Exchange", "Pools", "Probe", "RawBody", "ReferenceServer", "Requirement",
     "SchemaError", "Schemas", "Target", "TargetError", "catalog", "create_app", "load_schemas", "probes",
     "valid_requests",
 ]
-DISTRIBUTION = "openai-assistants-conformance"
-"""The name to install it by (``pip install -e .`` from a clone installs it under this name); the PyPI project
-``conformance`` is someone else's. The import package and the command are ``conformance``."""
-__version__ = "0.1.0"

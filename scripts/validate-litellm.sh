@@ -33,7 +33,7 @@ if [ ! -x "$venv/bin/litellm" ] \
     exit 4
   fi
 fi
-free_port() { .venv/bin/python -c "from conformance._server import free_port; print(free_port())"; }
+free_port() { .venv/bin/python -c "from conformance.transport.server import free_port; print(free_port())"; }
 wait_for() { .venv/bin/python scripts/mocks/wait_for_http.py "$@"; }  # URL PID SECONDS
 upstream_port=$(free_port)
 port=$(free_port)

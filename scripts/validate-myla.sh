@@ -27,7 +27,7 @@ if [ ! -x "$venv/bin/myla" ] \
     exit 4
   fi
 fi
-port=$(.venv/bin/python -c "from conformance._server import free_port; print(free_port())")
+port=$(.venv/bin/python -c "from conformance.transport.server import free_port; print(free_port())")
 home=$(mktemp -d)  # myla's working directory: its database and data directory
 pid=
 stop() {

@@ -24,7 +24,7 @@ if [ ! -x "$prism" ] || [ "$("$prism" --version 2>/dev/null)" != "$version" ]; t
 fi
 [ -f "$spec" ] || { echo "validate-prism: no spec at $spec (set PRISM_SPEC)" >&2; exit 2; }
 # Prism reads the spec as it is (its YAML parser accepts the anchors defined twice, which PyYAML refuses).
-port=$(.venv/bin/python -c "from conformance._server import free_port; print(free_port())")
+port=$(.venv/bin/python -c "from conformance.transport.server import free_port; print(free_port())")
 log=$(mktemp)
 "$prism" mock "$spec" --host 127.0.0.1 --port "$port" >"$log" 2>&1 &
 pid=$!

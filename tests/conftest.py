@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance._server import free_port, server_process
+from conformance.transport.server import free_port, server_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,7 +31,7 @@ def reference_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def catalog_url() -> Iterator[str]:
     """``conformance serve --catalog`` in its own process; yields its root URL (targets under /broken, /variant)."""
-    from conformance._selftest import catalog_server
+    from conformance.selftest.run import catalog_server
 
     with catalog_server() as root:
         yield root

@@ -6,8 +6,8 @@ import json
 
 import httpx
 
-from conformance._inprocess import asgi_transport
-from conformance._reference import ReferenceServer, create_app
+from conformance.selftest.reference import ReferenceServer, create_app
+from conformance.transport.inprocess import asgi_transport
 
 
 def reference() -> httpx.BaseTransport:

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from conformance._server import free_port, server_process
+from conformance.transport.server import free_port, server_process
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "conformance-test-key"

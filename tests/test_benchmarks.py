@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from benchmarks._spec import rename_repeated_anchors, restrict
-from conformance._server import free_port, server_process
+from conformance.transport.server import free_port, server_process
 from tests.conftest import ROOT
 
 TWICE = """\

@@ -22,11 +22,11 @@ import pytest
 import yaml
 from vcr.request import Request as VcrRequest
 
-from conformance._cassettes import CassetteTransport, Scrubber, canonical_body, cassette_path, json_body, resolve
-from conformance._client import Api, Target, TargetError, open_client
-from conformance._reference import ReferenceServer, create_app
-from conformance._selftest import catalog_server
-from conformance._server import ServerThread, free_port, server_process
+from conformance.selftest.reference import ReferenceServer, create_app
+from conformance.selftest.run import catalog_server
+from conformance.transport.cassettes import CassetteTransport, Scrubber, canonical_body, cassette_path, json_body, resolve
+from conformance.transport.client import Api, Target, TargetError, open_client
+from conformance.transport.server import ServerThread, free_port, server_process
 
 from .conftest import ROOT, run_cli
 
@@ -93,7 +93,7 @@ def refuse(event, args):
         sys.stderr.write(f"SOCKET EVENT {event} {args!r}\\n")
         raise RuntimeError(f"a socket was used during a replay: {event}")
 sys.addaudithook(refuse)
-from conformance._cli import main
+from conformance.runner.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -117,7 +117,7 @@ def test_shipped_reference_cassettes_replay_offline_without_opening_a_socket(tmp
 
 def test_the_audit_hook_sees_a_socket() -> None:
     """The hook of the test above does catch a connection attempt (so its silence means something)."""
-    code = _NO_SOCKETS.replace("from conformance._cli import main\nsys.exit(main(sys.argv[1:]))",
+    code = _NO_SOCKETS.replace("from conformance.runner.cli import main\nsys.exit(main(sys.argv[1:]))",
                                "import socket\nsocket.create_connection(('127.0.0.1', 9))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "SOCKET EVENT socket." in result.stderr
@@ -133,7 +133,7 @@ def test_shipped_cassettes_hold_nothing_key_shaped_and_record_their_settings() -
                 assert not {h.lower() for h in interaction[part]["headers"]} & secret_headers, path
     meta = yaml.load(next(SHIPPED.rglob("*.yaml")).read_text(encoding="utf-8"), Loader=LOADER)["metadata"]
     assert meta["seed"] == 0 and meta["max_examples"] == 25
-    from conformance._schemas import load_schemas
+    from conformance.contract.schemas import load_schemas
 
     assert meta["schemas_sha256"] == load_schemas().digest
 

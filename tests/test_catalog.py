@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from conformance._catalog import DEFECTS, VARIANTS
-from conformance._selftest import Outcome, score
+from conformance.selftest.catalog import DEFECTS, VARIANTS
+from conformance.selftest.run import Outcome, score
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,8 @@ where a conforming server may differ."""
 
 from __future__ import annotations
 
-from conformance._checks import _echo_diff, same
-from conformance._schemas import load_schemas
+from conformance.checks.core import _echo_diff, same
+from conformance.contract.schemas import load_schemas
 
 ASSISTANT = load_schemas().assistant["properties"]
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conformance._requirements import catalog
-from conformance._server import free_port
+from conformance.contract.requirements import catalog
+from conformance.transport.server import free_port
 
 from .conftest import ROOT, run_cli
 
@@ -243,7 +243,7 @@ chmod +x .venv/bin/python
 
 
 def test_the_self_test_prints_each_entry_as_it_finishes() -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "conformance._selftest", "name-max-257"], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "conformance.selftest.run", "name-max-257"], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, cwd=ROOT)
     try:
         first = proc.stdout.readline() if proc.stdout else ""

@@ -9,12 +9,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conformance._client import encode
-from conformance._generate import Pools, text_of_length
-from conformance._probes import Probe, RawBody, probes, valid_requests
-from conformance._reference import documented_models
-from conformance._requirements import catalog
-from conformance._schemas import REQUEST, load_schemas
+from conformance.contract.requirements import catalog
+from conformance.contract.schemas import REQUEST, load_schemas
+from conformance.generate.probes import Probe, RawBody, probes, valid_requests
+from conformance.generate.strategies import Pools, text_of_length
+from conformance.selftest.reference import documented_models
+from conformance.transport.client import encode
 
 from .serving import non_finite
 

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from conformance._client import EVIDENCE_BODY, MAX_BODY, Api, Target, TargetError, open_client
-from conformance._reference import ReferenceServer, create_app
-from conformance._rehearsal import Rehearsal
-from conformance._server import ServerThread, free_port
+from conformance.selftest.reference import ReferenceServer, create_app
+from conformance.selftest.rehearsal import Rehearsal
+from conformance.transport.client import EVIDENCE_BODY, MAX_BODY, Api, Target, TargetError, open_client
+from conformance.transport.server import ServerThread, free_port
 
 from .conftest import ROOT
 from .faults import FAULTS, FaultServer, Run, gzip_bomb, run_suite

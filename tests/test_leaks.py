@@ -5,7 +5,7 @@ Each test runs ``conformance run`` (a child process) against a leak server of ``
 recording cassettes with ``--record-mode once`` into a temporary folder, and then searches stdout, stderr,
 ``compliance.*``, ``junit.xml``, ``allure-results/`` and the cassettes for the canary key, spelled plainly,
 JSON-escaped, percent-encoded, HTML-escaped and base64-encoded (at the three byte offsets). The spellings are
-computed here, independently of ``conformance._secrets``, so the test does not grade the code with itself.
+computed here, independently of ``conformance.transport.secrets``, so the test does not grade the code with itself.
 """
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ def test_a_cassette_with_a_yaml_alias_bomb_is_refused_in_one_line(tmp_path: Path
     """A 2 KB "billion laughs" in a header used to cost 5 GB and 2 minutes to load; refused at once now."""
     import time
 
-    from conformance._cassettes import CorruptCassette, _Persister, _Serializer
+    from conformance.transport.cassettes import CorruptCassette, _Persister, _Serializer
 
     levels = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
     levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
@@ -165,7 +165,7 @@ def test_a_cassette_with_a_yaml_alias_bomb_is_refused_in_one_line(tmp_path: Path
 
 def test_compliance_json_is_standard_json() -> None:
     """A probe value a lax target accepted (-Infinity) is evidence; it is written as a string, not a bare token."""
-    from conformance._reports import standard
+    from conformance.results.reports import standard
 
     text = json.dumps(standard({"json": {"top_p": float("-inf"), "t": [float("nan"), 1.0]}}), allow_nan=False)
     assert json.loads(text) == {"json": {"top_p": "-Infinity", "t": ["NaN", 1.0]}}

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from conformance._client import encode
-from conformance._generate import Pools
-from conformance._probes import Probe, RawBody, probes, valid_requests
-from conformance._profiles import DEFAULT_PROFILE, load_profile
-from conformance._reference import documented_models
-from conformance._requirements import catalog
-from conformance._schemas import REQUEST
+from conformance.contract.profiles import DEFAULT_PROFILE, load_profile
+from conformance.contract.requirements import catalog
+from conformance.contract.schemas import REQUEST
+from conformance.generate.probes import Probe, RawBody, probes, valid_requests
+from conformance.generate.strategies import Pools
+from conformance.selftest.reference import documented_models
+from conformance.transport.client import encode
 
 from .serving import KEY, ROOT, failed, non_finite, report, run, serve, verdicts
 

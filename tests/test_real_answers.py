@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from conformance._profiles import load_profile
-from conformance._schemas import ASSISTANT, DELETE, ERROR
+from conformance.contract.profiles import load_profile
+from conformance.contract.schemas import ASSISTANT, DELETE, ERROR
 
 CORPUS_DIR = Path(__file__).parent / "real_answers"
 PROFILES = ("2024-05-13", "latest")

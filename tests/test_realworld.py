@@ -15,7 +15,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from conformance._limits import BudgetExhausted, Limits, retry_wait
+from conformance.transport.limits import BudgetExhausted, Limits, retry_wait
 
 from .serving import KEY, ROOT, report, run, serve, verdicts
 
@@ -316,7 +316,7 @@ def test_an_in_process_target_has_a_random_state_of_its_own() -> None:
 
     import httpx
 
-    from conformance._inprocess import InProcessTarget
+    from conformance.transport.inprocess import InProcessTarget
 
     target = InProcessTarget(httpx.MockTransport(lambda request: httpx.Response(200, text=str(random.random()))))
     answers = []

@@ -27,9 +27,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from conformance._allure import find_allure
-from conformance._requirements import catalog
-from conformance._server import ServerThread, free_port, server_process
+from conformance.contract.requirements import catalog
+from conformance.runner.allure import find_allure
+from conformance.transport.server import ServerThread, free_port, server_process
 
 from .conftest import ROOT, run_cli
 

@@ -7,8 +7,8 @@ import json
 import pytest
 from jsonschema import Draft202012Validator
 
-from conformance._requirements import catalog, format_path
-from conformance._schemas import ASSISTANT, DELETE, ERROR, REQUEST, SchemaError, iter_nodes, load_schemas
+from conformance.contract.requirements import catalog, format_path
+from conformance.contract.schemas import ASSISTANT, DELETE, ERROR, REQUEST, SchemaError, iter_nodes, load_schemas
 
 CONSTRAINTS = {"maxLength", "maxItems", "maxProperties", "minimum", "maximum", "pattern", "enum", "oneOf",
                "required", "default", "type"}
@@ -87,7 +87,7 @@ _CHILD_KEYWORDS = {"required", "const", "enum"}
 def test_each_requirement_is_reported_at_one_field(profile: str) -> None:
     """A constraint reached through a shared definition is its place's own requirement: every failure names the
     field the user must fix, never a field of the same shape elsewhere."""
-    from conformance._profiles import load_profile
+    from conformance.contract.profiles import load_profile
 
     shared = []
     for req in catalog(load_profile(profile)).values():

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from conformance._profiles import DEFAULT_PROFILE, PROFILES, load_profile
-from conformance._schemas import REQUEST
+from conformance.contract.profiles import DEFAULT_PROFILE, PROFILES, load_profile
+from conformance.contract.schemas import REQUEST
 
 from .serving import ROOT
 from .spec_walk import (

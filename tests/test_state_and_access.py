@@ -14,9 +14,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conformance._checks import Context, refused_key, utf8_answer
-from conformance._client import Api, Exchange, Received, Sent, Target
-from conformance._combine import (
+from conformance.checks.core import Context, refused_key, utf8_answer
+from conformance.contract.profiles import PROFILES, load_profile
+from conformance.contract.requirements import catalog
+from conformance.contract.schemas import REQUEST, Schemas, load_schemas
+from conformance.generate.combine import (
     ABSENT,
     TEXT_SAMPLES,
     all_at_limits,
@@ -26,14 +28,12 @@ from conformance._combine import (
     pairwise_requests,
     text_requests,
 )
-from conformance._generate import Pools, minimal_object
-from conformance._ledger import Ledger
-from conformance._probes import probes
-from conformance._profiles import PROFILES, load_profile
-from conformance._reference import documented_models
-from conformance._requirements import catalog
-from conformance._schemas import REQUEST, Schemas, load_schemas
+from conformance.generate.probes import probes
+from conformance.generate.strategies import Pools, minimal_object
+from conformance.results.ledger import Ledger
+from conformance.selftest.reference import documented_models
 from conformance.suite.test_state_and_access import lookalikes
+from conformance.transport.client import Api, Exchange, Received, Sent, Target
 
 KEY = "sk-conformance-0123456789"
 

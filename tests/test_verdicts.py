@@ -18,9 +18,9 @@ from typing import Any
 import jsonschema
 import pytest
 
-from conformance._catalog import EVERY
-from conformance._ledger import merge_reports
-from conformance._reports import headline
+from conformance.results.ledger import merge_reports
+from conformance.results.reports import headline
+from conformance.selftest.catalog import EVERY
 
 from .serving import KEY, ROOT, report, run, serve
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from conformance._checks import (
+from conformance.checks.core import (
     NonConformance,
     accepted,
     assistant_shape,
@@ -26,11 +26,11 @@ from conformance._checks import (
     unauthorized,
     unique_id,
 )
-from conformance._client import Exchange, TargetError, encode
-from conformance._generate import source_independent
-from conformance._probes import Probe, valid_requests
-from conformance._secrets import shown
-from conformance.plugin import RunState
+from conformance.generate.probes import Probe, valid_requests
+from conformance.generate.strategies import source_independent
+from conformance.runner.plugin import RunState
+from conformance.transport.client import Exchange, TargetError, encode
+from conformance.transport.secrets import shown
 
 SHRINK_BUDGET = 12  # requests a failing test may spend on shrinking
 

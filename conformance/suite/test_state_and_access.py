@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from conformance._checks import (
+from conformance.checks.core import (
     deleted,
     gone,
     raise_findings,
@@ -17,11 +17,11 @@ from conformance._checks import (
     retrieved_same,
     utf8_answer,
 )
-from conformance._client import Credential
-from conformance._combine import all_at_limits, escaped_json, pairwise_requests, text_requests
-from conformance._probes import RawBody
-from conformance._schemas import ASSISTANT
-from conformance.plugin import RunState
+from conformance.contract.schemas import ASSISTANT
+from conformance.generate.combine import all_at_limits, escaped_json, pairwise_requests, text_requests
+from conformance.generate.probes import RawBody
+from conformance.runner.plugin import RunState
+from conformance.transport.client import Credential
 
 from .test_create_assistant import check_each, judge_created, verify_created
 

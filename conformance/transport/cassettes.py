@@ -45,12 +45,12 @@ from vcr.request import Request as VcrRequest
 from vcr.serialize import deserialize, serialize
 from vcr.serializers import yamlserializer
 
-from ._client import MAX_BODY, Sent, TargetError, _decode
-from ._reference import documented_models
-from ._secrets import mask, mask_bytes
+from conformance.selftest.reference import documented_models
+from conformance.transport.client import MAX_BODY, Sent, TargetError, _decode
+from conformance.transport.secrets import mask, mask_bytes
 
 if TYPE_CHECKING:
-    from .plugin import RunConfig
+    from conformance.runner.plugin import RunConfig
 
 __all__ = [
     "MATCH_ON", "RECORD_MODES", "CassetteTransport", "CorruptCassette", "Scrubber", "canonical_body", "cassette_path",
@@ -510,7 +510,7 @@ def settings(cfg: RunConfig, schemas_digest: str, test: str) -> dict[str, Any]:
     """A cassette's top-level metadata: the settings that decide the requests (``SETTINGS``), and more."""
     import hypothesis
 
-    from . import __version__
+    from conformance._meta import __version__
 
     pools = json.dumps(dataclasses.asdict(cfg.pools), sort_keys=True).encode()
     return {

@@ -19,9 +19,9 @@ from typing import Any, Literal
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from ._generate import Pools, _merge, minimal, minimal_object, text_alphabet, text_of_length, valid
-from ._requirements import format_path
-from ._schemas import Node, Schemas, load_schemas
+from conformance.contract.requirements import format_path
+from conformance.contract.schemas import Node, Schemas, load_schemas
+from conformance.generate.strategies import Pools, _merge, minimal, minimal_object, text_alphabet, text_of_length, valid
 
 __all__ = ["Expect", "Probe", "RawBody", "probes", "valid_requests"]
 
@@ -62,7 +62,7 @@ class Probe:
         requirement's second one); within a round, the rules a server writes by hand (limits, enums, required
         fields, malformed bodies) before what a schema validator gives for free (types), and large bodies
         last; then fixed probes before drawn ones, the cheapest body first, and schema order."""
-        from ._client import encode  # here: _client imports this module
+        from conformance.transport.client import encode  # here: _client imports this module
 
         cost = len(encode(self.values[0])) if self.values is not None else 0
         group = 2 if self.keyword in _SIZES else 0 if _NEARNESS.get(self.keyword, 2) <= 1 else 1

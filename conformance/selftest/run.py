@@ -20,9 +20,9 @@ from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._catalog import DEFECTS, EVERY, EXPECTED, EXPECTED_EXIT, VARIANTS
-from ._reference import DEFAULT_API_KEY
-from ._server import free_port, server_process
+from conformance.selftest.catalog import DEFECTS, EVERY, EXPECTED, EXPECTED_EXIT, VARIANTS
+from conformance.selftest.reference import DEFAULT_API_KEY
+from conformance.transport.server import free_port, server_process
 
 __all__ = ["Outcome", "catalog_server", "run_target", "score"]
 
@@ -78,7 +78,7 @@ def run_target(base_url: str, *, max_examples: int, seed: int, extra: Iterable[s
 
 def _one(job: tuple[str, str, int, int]) -> Outcome:
     """One catalog entry, run through the CLI's own entry point inside a pool worker (no interpreter start-up)."""
-    from ._cli import main as cli_main
+    from conformance.runner.cli import main as cli_main
 
     root, name, max_examples, seed = job
     kind = "defect" if name in DEFECTS else "variant"

@@ -15,10 +15,10 @@ from typing import Any, TypeVar
 
 from jsonschema import Draft202012Validator
 
-from ._client import MAX_DEPTH, MAX_VALUES, Exchange, Unjudgeable
-from ._ledger import Finding, Ledger
-from ._schemas import ASSISTANT, DELETE, ERROR, Node, Schemas
-from ._secrets import mask
+from conformance.contract.schemas import ASSISTANT, DELETE, ERROR, Node, Schemas
+from conformance.results.ledger import Finding, Ledger
+from conformance.transport.client import MAX_DEPTH, MAX_VALUES, Exchange, Unjudgeable
+from conformance.transport.secrets import mask
 
 __all__ = ["CHECKS", "Context", "NonConformance", "preflight", "raise_findings", "same"]
 

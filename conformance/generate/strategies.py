@@ -20,7 +20,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from ._schemas import Node
+from conformance.contract.schemas import Node
 
 __all__ = ["Pools", "UnsupportedSchema", "minimal", "source_independent", "text_alphabet", "valid"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from ._schemas import ASSISTANT, DELETE, ERROR, REQUEST, Schemas, iter_nodes, load_schemas
+from conformance.contract.schemas import ASSISTANT, DELETE, ERROR, REQUEST, Schemas, iter_nodes, load_schemas
 
 __all__ = ["Requirement", "catalog", "format_path"]
 

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from ._schemas import REQUEST, Schemas, load_schemas
+from conformance.contract.schemas import REQUEST, Schemas, load_schemas
 
 __all__ = ["DEFAULT_API_KEY", "ReferenceServer", "create_app", "documented_models"]
 

@@ -27,14 +27,14 @@ import pytest
 from allure_commons.logger import AllureFileLogger
 from allure_commons.types import AttachmentType
 
-from ._ledger import Finding
-from ._reports import headline, request_text, response_text
-from ._secrets import mask
+from conformance.results.ledger import Finding
+from conformance.results.reports import headline, request_text, response_text
+from conformance.transport.secrets import mask
 
 if TYPE_CHECKING:
-    from ._requirements import Requirement
-    from ._schemas import Schemas
-    from .plugin import RunState
+    from conformance.contract.requirements import Requirement
+    from conformance.contract.schemas import Schemas
+    from conformance.runner.plugin import RunState
 
 __all__ = ["EPIC", "ReportToolError", "active", "build_html", "find_allure", "install", "severity"]
 
@@ -190,7 +190,7 @@ def _property(value: str) -> str:
 
 
 def _final_findings(exc: BaseException | None) -> list[Finding]:
-    from .plugin import _findings
+    from conformance.runner.plugin import _findings
 
     return [finding for failure in _findings(exc) for finding in failure.findings]
 

@@ -23,9 +23,9 @@ from typing import Any
 
 from pluggy import HookimplMarker
 
-from . import DISTRIBUTION
-from ._profiles import DEFAULT_PROFILE, PROFILES
-from ._rehearsal import THROTTLE_HEADERS
+from conformance._meta import DISTRIBUTION
+from conformance.contract.profiles import DEFAULT_PROFILE, PROFILES
+from conformance.selftest.rehearsal import THROTTLE_HEADERS
 
 __all__ = ["main"]
 
@@ -94,7 +94,7 @@ def _version() -> str:
     try:
         return metadata.version(DISTRIBUTION)
     except metadata.PackageNotFoundError:
-        from . import __version__
+        from conformance._meta import __version__
 
         return __version__
 
@@ -105,7 +105,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from ._cassettes import RECORD_MODES
+    from conformance.transport.cassettes import RECORD_MODES
 
     parser = _Parser(prog="conformance", description="Conformance suite for POST /v1/assistants.")
     parser.add_argument("--version", action="version", version=f"conformance {_version()} ({DISTRIBUTION})")
@@ -255,7 +255,7 @@ class _OneLineErrors:
 
     @pytest_hookimpl(trylast=True)
     def pytest_configure(self, config: Any) -> None:
-        from .plugin import state
+        from conformance.runner.plugin import state
 
         state(config)
 
@@ -315,14 +315,14 @@ def _listen(host: str, port: int) -> socket.socket:
 def _serve(ns: argparse.Namespace) -> int:
     import uvicorn
 
-    from ._profiles import load_profile
-    from ._reference import DEFAULT_API_KEY, ReferenceServer, create_app, documented_models
-    from ._rehearsal import Rehearsal
+    from conformance.contract.profiles import load_profile
+    from conformance.selftest.reference import DEFAULT_API_KEY, ReferenceServer, create_app, documented_models
+    from conformance.selftest.rehearsal import Rehearsal
 
     keys = frozenset(ns.api_key or [DEFAULT_API_KEY])
     mounts = []
     if ns.catalog:
-        from ._catalog import DEFECTS, VARIANTS
+        from conformance.selftest.catalog import DEFECTS, VARIANTS
 
         if ns.list:
             return _print_lines(f"/{kind}/{name}/v1" for kind, names in (("broken", DEFECTS), ("variant", VARIANTS))
@@ -374,7 +374,7 @@ def _quiet_stdout() -> None:
 
 
 def _report(ns: argparse.Namespace) -> int:
-    from ._allure import ReportToolError, build_html
+    from conformance.runner.allure import ReportToolError, build_html
 
     try:
         index = build_html(Path(ns.html))
@@ -386,7 +386,7 @@ def _report(ns: argparse.Namespace) -> int:
 
 
 def _diff(ns: argparse.Namespace) -> int:
-    from ._diff import ReportReadError, compare, load_verdicts
+    from conformance.results.diff import ReportReadError, compare, load_verdicts
 
     try:
         old, new = load_verdicts(Path(ns.old)), load_verdicts(Path(ns.new))
@@ -403,8 +403,8 @@ def _diff(ns: argparse.Namespace) -> int:
 
 
 def _requirements(ns: argparse.Namespace) -> int:
-    from ._requirements import catalog
-    from .plugin import suite_schemas
+    from conformance.contract.requirements import catalog
+    from conformance.runner.plugin import suite_schemas
 
     return _print_lines(f"{req.id:38} {req.doc}" for req in catalog(suite_schemas(ns.profile)).values())
 
@@ -413,7 +413,7 @@ def _merge(ns: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from ._ledger import merge_reports
+    from conformance.results.ledger import merge_reports
 
     reports = []
     for name in ns.reports:
@@ -428,7 +428,7 @@ def _merge(ns: argparse.Namespace) -> int:
         print(f"conformance: cannot merge: {exc}", file=sys.stderr)
         return EXIT_ERROR
     Path(ns.output).write_text(json.dumps(merged, indent=2, ensure_ascii=False), encoding="utf-8")
-    from ._reports import headline
+    from conformance.results.reports import headline
 
     print(f"merged {len(reports)} reports of {', '.join(merged['run']['merged_targets'])}")
     print(headline(merged))
@@ -438,7 +438,7 @@ def _merge(ns: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ns = _parser().parse_args(argv)
-    from ._schemas import SchemaError
+    from conformance.contract.schemas import SchemaError
 
     try:
         if ns.command == "run":

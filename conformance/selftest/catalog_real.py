@@ -25,9 +25,9 @@ from jsonschema import Draft202012Validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from ._catalog import defect, variant
-from ._reference import ReferenceServer
-from ._schemas import REQUEST
+from conformance.contract.schemas import REQUEST
+from conformance.selftest.catalog import defect, variant
+from conformance.selftest.reference import ReferenceServer
 
 __all__: list[str] = []
 
@@ -653,7 +653,7 @@ class _Escaped(ReferenceServer):
     """Answers written with \\uXXXX escapes in capitals, surrogate pairs escaped, '/' as '\\/'."""
 
     def respond(self, obj: dict[str, Any], status: int = 200) -> Response:
-        from ._combine import escaped_json
+        from conformance.generate.combine import escaped_json
 
         return Response(escaped_json(obj), status, media_type="application/json")
 

@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ._reference import ReferenceServer, error
-from ._schemas import REQUEST, PatternValidator, load_schemas
+from conformance.contract.schemas import REQUEST, PatternValidator, load_schemas
+from conformance.selftest.reference import ReferenceServer, error
 
 __all__ = ["DEFECTS", "EVERY", "EXPECTED", "EXPECTED_EXIT", "VARIANTS"]
 
@@ -716,4 +716,4 @@ def all_servers() -> dict[str, Factory]:
 _ = error  # re-exported helper used by subclasses' error bodies
 
 # The other catalog modules register their servers here, on import (they import this module's helpers).
-from . import _catalog_real, _catalog_strict  # noqa: E402,F401
+from conformance.selftest import catalog_real, catalog_strict  # noqa: E402,F401

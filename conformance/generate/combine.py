@@ -14,8 +14,8 @@ import json
 import re
 from typing import Any
 
-from ._generate import Pools, _merge, minimal, minimal_object
-from ._schemas import REQUEST, Node, Schemas
+from conformance.contract.schemas import REQUEST, Node, Schemas
+from conformance.generate.strategies import Pools, _merge, minimal, minimal_object
 
 __all__ = ["ABSENT", "TEXT_SAMPLES", "all_at_limits", "covering_rows", "escaped_json", "field_levels",
            "pairwise_requests", "text_requests"]

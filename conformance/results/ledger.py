@@ -12,10 +12,10 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ._requirements import Requirement
+from conformance.contract.requirements import Requirement
 
 if TYPE_CHECKING:
-    from ._client import Exchange
+    from conformance.transport.client import Exchange
 
 __all__ = ["Finding", "Ledger", "visible"]
 
@@ -55,7 +55,7 @@ class Finding:
     def render(self) -> str:
         """The finding as pytest's failure message shows it (terminal, junit.xml): the title and the curl line
         carry ids the target chose, so the whole text is masked and made visible (``_secrets.shown``)."""
-        from ._secrets import shown
+        from conformance.transport.secrets import shown
 
         lines = [f"[{self.requirement}] {self.title}", f"  Expected: {self.expected}", f"  Received: {self.received}"]
         if self.exchange is not None:

@@ -42,10 +42,10 @@ def schema_dir() -> Path:
     override = os.environ.get("CONFORMANCE_SCHEMA_DIR")
     if override:
         return Path(override)
-    packaged = Path(__file__).parent / "schemas"
+    packaged = Path(__file__).resolve().parent.parent / "schemas"
     if (packaged / REQUEST).is_file():
         return packaged
-    return Path(__file__).resolve().parent.parent / "schemas"
+    return Path(__file__).resolve().parent.parent.parent / "schemas"
 
 
 @dataclass(frozen=True)

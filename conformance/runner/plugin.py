@@ -18,23 +18,24 @@ from typing import Any, NoReturn
 import httpx
 import pytest
 
-from . import _allure, _cassettes
-from ._checks import Context, NonConformance, deleted, preflight
-from ._client import Api, Exchange, NotRecorded, Target, open_client
-from ._generate import Pools
-from ._inprocess import DryRunTransport, load_transport, transport_factory
-from ._interrupts import INTERRUPTS
-from ._ledger import Ledger
-from ._limits import BudgetExhausted, Limits
-from ._pools import PoolsFileError, read_pools
-from ._probes import Probe, probes, valid_requests
-from ._profiles import DEFAULT_PROFILE, PROFILES, load_profile, profile_dir
-from ._reference import DEFAULT_API_KEY, ReferenceServer, create_app, documented_models
-from ._reports import REPORT_VERSION, headline, write_reports
-from ._requirements import catalog
-from ._schemas import SchemaError, Schemas
-from ._secrets import register, shown
-from ._server import ServerThread
+from conformance.checks.core import Context, NonConformance, deleted, preflight
+from conformance.contract.profiles import DEFAULT_PROFILE, PROFILES, load_profile, profile_dir
+from conformance.contract.requirements import catalog
+from conformance.contract.schemas import SchemaError, Schemas
+from conformance.generate.pools import PoolsFileError, read_pools
+from conformance.generate.probes import Probe, probes, valid_requests
+from conformance.generate.strategies import Pools
+from conformance.results.ledger import Ledger
+from conformance.results.reports import REPORT_VERSION, headline, write_reports
+from conformance.runner import allure as _allure
+from conformance.selftest.reference import DEFAULT_API_KEY, ReferenceServer, create_app, documented_models
+from conformance.transport import cassettes as _cassettes
+from conformance.transport.client import Api, Exchange, NotRecorded, Target, open_client
+from conformance.transport.inprocess import DryRunTransport, load_transport, transport_factory
+from conformance.transport.interrupts import INTERRUPTS
+from conformance.transport.limits import BudgetExhausted, Limits
+from conformance.transport.secrets import register, shown
+from conformance.transport.server import ServerThread
 
 __all__ = ["RunConfig", "RunState", "suite_schemas"]
 
@@ -241,7 +242,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="seconds created_at may differ from this machine's clock (default 60)")
     group.addoption("--report-dir", default=None,
                     help="write compliance.json, compliance.md and compliance.html here")
-    # cassettes (conformance/_cassettes.py)
+    # cassettes (conformance/transport/cassettes.py)
     group.addoption("--record-mode", default=None, choices=_cassettes.RECORD_MODES,
                     help="record and replay a cassette per test, with vcrpy's record modes: 'none' replays only "
                          "and sends nothing, 'once' records the tests that have no cassette, 'new_episodes' "
@@ -875,7 +876,7 @@ def _dry_run_summary(terminalreporter: Any, run: RunState) -> None:
     split = ", ".join(f"{m} {n}" for m, n in sorted(by_method.items()))
     terminalreporter.write_line(f"would send {len(recorded)} requests ({split}), cleanup included, to a target that "
                                 "answers as the reference does")
-    from .suite.test_create_assistant import SHRINK_BUDGET
+    from conformance.suite.test_create_assistant import SHRINK_BUDGET
 
     terminalreporter.write_line(f"  a target that fails a test costs up to {SHRINK_BUDGET} more requests per failing "
                                 f"test (shrinking), and each 429 one more (up to --max-retries "

@@ -22,10 +22,10 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from ._catalog import _Patched, _shift, defect, variant
-from ._profiles import DEFAULT_PROFILE
-from ._reference import ReferenceServer
-from ._schemas import Node, PatternValidator, schema_dir
+from conformance.contract.profiles import DEFAULT_PROFILE
+from conformance.contract.schemas import Node, PatternValidator, schema_dir
+from conformance.selftest.catalog import _Patched, _shift, defect, variant
+from conformance.selftest.reference import ReferenceServer
 
 __all__ = ["decisions", "locate", "spec_strict_schema"]
 

@@ -19,10 +19,10 @@ from urllib.parse import quote, unquote
 import httpx
 from vcr.errors import CannotOverwriteExistingCassetteException
 
-from ._interrupts import INTERRUPTS, CleanupAbandoned
-from ._limits import BudgetExhausted, Limits, retry_wait
-from ._probes import RawBody
-from ._secrets import mask, mask_bytes
+from conformance.generate.probes import RawBody
+from conformance.transport.interrupts import INTERRUPTS, CleanupAbandoned
+from conformance.transport.limits import BudgetExhausted, Limits, retry_wait
+from conformance.transport.secrets import mask, mask_bytes
 
 __all__ = ["Api", "Credential", "Exchange", "NotRecorded", "Received", "Sent", "Target", "TargetError", "Unjudgeable",
            "bound_json", "encode"]
@@ -493,7 +493,7 @@ def open_client(target: Target, transport: httpx.BaseTransport | None = None) ->
 
     ``transport`` replaces the network: cassettes, an in-process target (see ``_inprocess``).
     """
-    from ._deadline import DeadlineTransport
+    from conformance.transport.deadline import DeadlineTransport
 
     return httpx.Client(transport=transport or DeadlineTransport(target.timeout), timeout=httpx.Timeout(target.timeout),
                         follow_redirects=False,

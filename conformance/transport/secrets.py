@@ -121,6 +121,6 @@ def mask_bytes(data: bytes, *secrets: str | None, replacement: bytes = MASK.enco
 def shown(text: str, *secrets: str | None) -> str:
     """``text`` as the terminal, a log or a failure message may show it: keys masked, then control, format
     (bidi overrides) and C1 characters made visible (``_ledger.visible``)."""
-    from ._ledger import visible
+    from conformance.results.ledger import visible
 
     return visible(mask(text, *secrets))

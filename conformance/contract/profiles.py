@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._schemas import Schemas, load_schemas, schema_dir
+from conformance.contract.schemas import Schemas, load_schemas, schema_dir
 
 __all__ = ["DEFAULT_PROFILE", "PROFILES", "load_profile", "profile_dir"]
 
