@@ -37,6 +37,7 @@ from typing import Any
 
 import httpx
 
+from conformance.contract.schemas import documented_models
 from conformance.selftest.reference import DEFAULT_API_KEY
 from conformance.transport.server import free_port, started_process
 
@@ -318,7 +319,6 @@ def generation(max_examples: int) -> Figures:
     from conformance.contract.schemas import load_schemas
     from conformance.generate.probes import probes, valid_requests
     from conformance.generate.strategies import Pools
-    from conformance.selftest.reference import documented_models
 
     schemas = load_schemas()
     pools = Pools(models=documented_models(schemas))

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from conformance.runner import plugin
+from conformance.runner import state
 from conformance.transport import client as _client
 from conformance.transport.secrets import mask
 
@@ -34,7 +34,7 @@ class _Observer:
         self.detected_seconds: float | None = None
         self.first_failed_test: str | None = None
         self.first_failed_test_end: int | None = None  # requests sent by the end of that test (shrinking included)
-        self.run: plugin.RunState | None = None
+        self.run: state.RunState | None = None
         self.recorded: list[tuple[str, str, dict[str, str], bytes | None]] = []
         self._record = os.environ.get("BENCH_RECORD")
 
@@ -43,9 +43,9 @@ class _Observer:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        if not plugin._suite_collected(session.config):
+        if not state.suite_collected(session.config):
             return
-        self.run = run = plugin.state(session.config)
+        self.run = run = state.state(session.config)
         original = run.ledger.failed
 
         def failed(finding: Any, *, final: bool = False) -> None:

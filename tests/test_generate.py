@@ -10,10 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conformance.contract.requirements import catalog
-from conformance.contract.schemas import REQUEST, load_schemas
+from conformance.contract.schemas import REQUEST, documented_models, load_schemas
 from conformance.generate.probes import Probe, RawBody, probes, valid_requests
 from conformance.generate.strategies import Pools, text_of_length
-from conformance.selftest.reference import documented_models
 from conformance.transport.client import encode
 
 from .serving import non_finite

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance.contract.schemas import load_schemas
+from conformance.contract.schemas import documented_models, load_schemas
 from conformance.generate.probes import probes
 from conformance.generate.strategies import Pools
-from conformance.selftest.reference import documented_models
 
 from .serving import KEY, ROOT, Served, report, run, serve, verdicts
 

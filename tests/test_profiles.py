@@ -14,10 +14,9 @@ from hypothesis import HealthCheck, given, settings
 
 from conformance.contract.profiles import DEFAULT_PROFILE, load_profile
 from conformance.contract.requirements import catalog
-from conformance.contract.schemas import REQUEST
+from conformance.contract.schemas import REQUEST, documented_models
 from conformance.generate.probes import Probe, RawBody, probes, valid_requests
 from conformance.generate.strategies import Pools
-from conformance.selftest.reference import documented_models
 from conformance.transport.client import encode
 
 from .serving import KEY, ROOT, failed, non_finite, report, run, serve, verdicts

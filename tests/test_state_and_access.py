@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from conformance.checks.core import Context, refused_key, utf8_answer
 from conformance.contract.profiles import PROFILES, load_profile
 from conformance.contract.requirements import catalog
-from conformance.contract.schemas import REQUEST, Schemas, load_schemas
+from conformance.contract.schemas import REQUEST, Schemas, documented_models, load_schemas
 from conformance.generate.combine import (
     ABSENT,
     TEXT_SAMPLES,
@@ -31,7 +31,6 @@ from conformance.generate.combine import (
 from conformance.generate.probes import probes
 from conformance.generate.strategies import Pools, minimal_object
 from conformance.results.ledger import Ledger
-from conformance.selftest.reference import documented_models
 from conformance.suite.test_state_and_access import lookalikes
 from conformance.transport.client import Api, Exchange, Received, Sent, Target
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -541,3 +541,15 @@ def refusal_changed_nothing(ctx: Context, ex: Exchange, created: dict[str, Any])
                  f"{name}: {_show(created[name])}", f"{name}: {_show(got.get(name, '(absent)'))}")
         return
     ctx.ok(rid, "refusal_changed_nothing")
+
+
+def findings_of(exc: BaseException | None) -> Iterator[NonConformance]:
+    """The findings an exception carries: itself, the members of a group, its cause, recursively."""
+    if exc is None:
+        return
+    if isinstance(exc, NonConformance):
+        yield exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            yield from findings_of(inner)
+    yield from findings_of(exc.__cause__) if exc.__cause__ is not exc else iter(())

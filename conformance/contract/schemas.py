@@ -22,7 +22,7 @@ from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-__all__ = ["SchemaError", "Schemas", "load_schemas", "schema_dir"]
+__all__ = ["SchemaError", "Schemas", "documented_models", "load_schemas", "schema_dir"]
 
 Node = dict[str, Any]
 
@@ -206,3 +206,9 @@ def iter_nodes(node: Node, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[A
     for keyword in ("oneOf", "anyOf"):
         for index, branch in enumerate(node.get(keyword, [])):
             yield from iter_nodes(branch, (*path, ("branch", index)))
+
+
+def documented_models(schemas: Schemas | None = None) -> tuple[str, ...]:
+    """The models the documentation names: the default pool, and the reference server's."""
+    schemas = schemas or load_schemas()
+    return tuple(schemas.request["properties"]["model"]["x-documented-values"])

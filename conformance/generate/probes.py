@@ -21,19 +21,13 @@ from jsonschema import Draft202012Validator
 
 from conformance.contract.requirements import format_path
 from conformance.contract.schemas import Node, Schemas, load_schemas
+from conformance.contract.wire import RawBody, encode
 from conformance.generate.strategies import Pools, _merge, minimal, minimal_object, text_alphabet, text_of_length, valid
 
 __all__ = ["Expect", "Probe", "RawBody", "probes", "valid_requests"]
 
 Expect = Literal["accept", "reject", "reject-4xx"]
 Path = tuple[tuple[Any, ...], ...]
-
-
-@dataclass(frozen=True)
-class RawBody:
-    """A request body sent as these exact bytes (not valid JSON, or not UTF-8)."""
-
-    data: bytes
 
 
 @dataclass(frozen=True)
@@ -62,8 +56,6 @@ class Probe:
         requirement's second one); within a round, the rules a server writes by hand (limits, enums, required
         fields, malformed bodies) before what a schema validator gives for free (types), and large bodies
         last; then fixed probes before drawn ones, the cheapest body first, and schema order."""
-        from conformance.transport.client import encode  # here: _client imports this module
-
         cost = len(encode(self.values[0])) if self.values is not None else 0
         group = 2 if self.keyword in _SIZES else 0 if _NEARNESS.get(self.keyword, 2) <= 1 else 1
         return (self.rank, group, self.values is None, cost, self.index)

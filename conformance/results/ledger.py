@@ -7,33 +7,19 @@ shrinks past) and turned into ``compliance.json`` at the end.
 from __future__ import annotations
 
 import json
-import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from conformance.contract.requirements import Requirement
+from conformance.transport.secrets import shown
 
 if TYPE_CHECKING:
     from conformance.transport.client import Exchange
 
-__all__ = ["Finding", "Ledger", "visible"]
+__all__ = ["Finding", "Ledger"]
 
 _BODY_LIMIT = 4000
-
-
-def visible(text: str) -> str:
-    """Control, format (bidi overrides, zero-width) and separator characters shown as ``\\u{...}``: what a
-    target sent cannot disguise itself in a terminal, a log or a report."""
-    out = []
-    for ch in text:
-        if ch in "\n\t":
-            out.append(ch)
-        elif unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"):
-            out.append(f"\\u{{{ord(ch):04x}}}")
-        else:
-            out.append(ch)
-    return "".join(out)
 
 
 @dataclass(frozen=True)
@@ -55,8 +41,6 @@ class Finding:
     def render(self) -> str:
         """The finding as pytest's failure message shows it (terminal, junit.xml): the title and the curl line
         carry ids the target chose, so the whole text is masked and made visible (``_secrets.shown``)."""
-        from conformance.transport.secrets import shown
-
         lines = [f"[{self.requirement}] {self.title}", f"  Expected: {self.expected}", f"  Received: {self.received}"]
         if self.exchange is not None:
             lines.append(f"  Reproduce: {self.exchange.curl()}")

@@ -16,8 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from conformance.results.ledger import visible
-from conformance.transport.secrets import mask
+from conformance.transport.secrets import mask, visible
 
 __all__ = ["REPORT_FILES", "REPORT_VERSION", "headline", "outcome", "render_html", "render_markdown", "visible", "write_reports"]
 

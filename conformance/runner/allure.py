@@ -27,6 +27,7 @@ import pytest
 from allure_commons.logger import AllureFileLogger
 from allure_commons.types import AttachmentType
 
+from conformance.checks.core import findings_of
 from conformance.results.ledger import Finding
 from conformance.results.reports import headline, request_text, response_text
 from conformance.transport.secrets import mask
@@ -34,7 +35,7 @@ from conformance.transport.secrets import mask
 if TYPE_CHECKING:
     from conformance.contract.requirements import Requirement
     from conformance.contract.schemas import Schemas
-    from conformance.runner.plugin import RunState
+    from conformance.runner.state import RunState
 
 __all__ = ["EPIC", "ReportToolError", "active", "build_html", "find_allure", "install", "severity"]
 
@@ -190,9 +191,7 @@ def _property(value: str) -> str:
 
 
 def _final_findings(exc: BaseException | None) -> list[Finding]:
-    from conformance.runner.plugin import _findings
-
-    return [finding for failure in _findings(exc) for finding in failure.findings]
+    return [finding for failure in findings_of(exc) for finding in failure.findings]
 
 
 def _label(item: pytest.Item, run: RunState, before: _Before, exc: BaseException | None) -> None:

@@ -255,7 +255,7 @@ class _OneLineErrors:
 
     @pytest_hookimpl(trylast=True)
     def pytest_configure(self, config: Any) -> None:
-        from conformance.runner.plugin import state
+        from conformance.runner.state import state
 
         state(config)
 
@@ -316,7 +316,8 @@ def _serve(ns: argparse.Namespace) -> int:
     import uvicorn
 
     from conformance.contract.profiles import load_profile
-    from conformance.selftest.reference import DEFAULT_API_KEY, ReferenceServer, create_app, documented_models
+    from conformance.contract.schemas import documented_models
+    from conformance.selftest.reference import DEFAULT_API_KEY, ReferenceServer, create_app
     from conformance.selftest.rehearsal import Rehearsal
 
     keys = frozenset(ns.api_key or [DEFAULT_API_KEY])
@@ -404,7 +405,7 @@ def _diff(ns: argparse.Namespace) -> int:
 
 def _requirements(ns: argparse.Namespace) -> int:
     from conformance.contract.requirements import catalog
-    from conformance.runner.plugin import suite_schemas
+    from conformance.runner.state import suite_schemas
 
     return _print_lines(f"{req.id:38} {req.doc}" for req in catalog(suite_schemas(ns.profile)).values())
 

@@ -6,70 +6,33 @@ server author makes: a limit off by one, a lax type, a field not echoed, a wrong
 
 from __future__ import annotations
 
-import copy
 import json
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
-from jsonschema import Draft202012Validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from conformance.contract.schemas import REQUEST, PatternValidator, load_schemas
+from conformance.contract.schemas import load_schemas
 from conformance.selftest.reference import ReferenceServer, error
+from conformance.selftest.registry import (
+    _DELETE,
+    DEFECTS,
+    EVERY,
+    EXPECTED,
+    EXPECTED_EXIT,
+    VARIANTS,
+    Factory,
+    _Patched,
+    _set,
+    _shift,
+    defect,
+    variant,
+)
 
 __all__ = ["DEFECTS", "EVERY", "EXPECTED", "EXPECTED_EXIT", "VARIANTS"]
-
-Factory = Callable[[], ReferenceServer]
-DEFECTS: dict[str, Factory] = {}
-EXPECTED: dict[str, set[str]] = {}
-VARIANTS: dict[str, Factory] = {}
-EVERY: dict[str, set[str]] = {}  # requirements the suite must name, each of them, besides one of EXPECTED's
-EXPECTED_EXIT: dict[str, int] = {}  # a defect whose right outcome is not a failure (exit 1): no verdict is 2
-
-
-def defect(name: str, *requirements: str, every: Iterable[str] = (), exit: int = 1) -> Callable[[Factory], Factory]:
-    """Register a broken server and the requirements the suite must name for it: any one of ``requirements``
-    and each of ``every``. ``exit=2``: nothing the server answers can be judged; the run must say so, with
-    no requirement passed."""
-
-    def register(factory: Factory) -> Factory:
-        DEFECTS[name] = factory
-        EXPECTED[name] = set(requirements) | set(every)
-        if every:
-            EVERY[name] = set(every)
-        if exit != 1:
-            EXPECTED_EXIT[name] = exit
-        return factory
-
-    return register
-
-
-def variant(name: str) -> Callable[[Factory], Factory]:
-    def register(factory: Factory) -> Factory:
-        VARIANTS[name] = factory
-        return factory
-
-    return register
-
-
-# --- validation defects: the request schema with one keyword changed ------------------------------
-
-
-class _Patched(ReferenceServer):
-    patch: Callable[[dict[str, Any]], None] = staticmethod(lambda s: None)
-
-    def request_validator(self) -> Draft202012Validator:
-        if not hasattr(self, "_patched"):
-            raw = copy.deepcopy(self.schemas.raw[REQUEST])
-            type(self).patch(raw)
-            # ``pattern`` as JSON Schema means it (ECMA-262 '$'), as the reference validates: each patched server
-            # stays broken in its one way only (``function-name-python-dollar`` is the one with Python's '$').
-            self._patched = PatternValidator(raw, registry=self.schemas.registry)
-        return self._patched
-
 
 def _schema(name: str, patch: Callable[[dict[str, Any]], None], *requirements: str) -> None:
     cls = type(f"Patched_{name}", (_Patched,), {"patch": staticmethod(patch)})
@@ -82,31 +45,6 @@ def _props(s: dict[str, Any]) -> dict[str, Any]:
     return props
 
 
-def _set(path: list[str], key: str, value: Any) -> Callable[[dict[str, Any]], None]:
-    def patch(s: dict[str, Any]) -> None:
-        node = s
-        for step in path:
-            node = node[step]
-        if value is _DELETE:
-            node.pop(key, None)
-        else:
-            node[key] = value
-
-    return patch
-
-
-def _shift(path: list[str], key: str, delta: int) -> Callable[[dict[str, Any]], None]:
-    """The schema's own limit at ``path``, moved by ``delta``: a limit off by one, whatever the schema says."""
-    def patch(s: dict[str, Any]) -> None:
-        node = s
-        for step in path:
-            node = node[step]
-        node[key] += delta
-
-    return patch
-
-
-_DELETE = object()
 P = ["properties"]
 FN_NAME = ["$defs", "function_tool", "properties", "function", "properties", "name"]
 FS = [*P, "tool_resources", "properties", "file_search"]

@@ -26,8 +26,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from conformance.contract.schemas import REQUEST
-from conformance.selftest.catalog import defect, variant
 from conformance.selftest.reference import ReferenceServer
+from conformance.selftest.registry import defect, variant
 
 __all__: list[str] = []
 

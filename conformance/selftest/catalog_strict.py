@@ -24,8 +24,8 @@ from jsonschema import Draft202012Validator
 
 from conformance.contract.profiles import DEFAULT_PROFILE
 from conformance.contract.schemas import Node, PatternValidator, schema_dir
-from conformance.selftest.catalog import _Patched, _shift, defect, variant
 from conformance.selftest.reference import ReferenceServer
+from conformance.selftest.registry import _Patched, _shift, defect, variant
 
 __all__ = ["decisions", "locate", "spec_strict_schema"]
 

@@ -22,17 +22,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from conformance.contract.schemas import REQUEST, Schemas, load_schemas
+from conformance.contract.schemas import REQUEST, Schemas, documented_models, load_schemas
 
 __all__ = ["DEFAULT_API_KEY", "ReferenceServer", "create_app", "documented_models"]
 
 DEFAULT_API_KEY = "conformance-test-key"
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
-
-
-def documented_models(schemas: Schemas | None = None) -> tuple[str, ...]:
-    schemas = schemas or load_schemas()
-    return tuple(schemas.request["properties"]["model"]["x-documented-values"])
 
 
 def error(status: int, message: str, *, type_: str = "invalid_request_error", param: str | None = None,

@@ -28,11 +28,10 @@ from conformance.checks.core import (
 )
 from conformance.generate.probes import Probe, valid_requests
 from conformance.generate.strategies import source_independent
-from conformance.runner.plugin import RunState
+from conformance.runner.config import SHRINK_BUDGET
+from conformance.runner.state import RunState
 from conformance.transport.client import Exchange, TargetError, encode
 from conformance.transport.secrets import shown
-
-SHRINK_BUDGET = 12  # requests a failing test may spend on shrinking
 
 
 class _TargetDown(BaseException):

@@ -20,7 +20,7 @@ from conformance.checks.core import (
 from conformance.contract.schemas import ASSISTANT
 from conformance.generate.combine import all_at_limits, escaped_json, pairwise_requests, text_requests
 from conformance.generate.probes import RawBody
-from conformance.runner.plugin import RunState
+from conformance.runner.state import RunState
 from conformance.transport.client import Credential
 
 from .test_create_assistant import check_each, judge_created, verify_created

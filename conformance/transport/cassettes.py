@@ -22,17 +22,15 @@ POSTs replay each other's answers). Secrets never reach a cassette: see ``Scrubb
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import json
 import re
-import shlex
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -45,16 +43,12 @@ from vcr.request import Request as VcrRequest
 from vcr.serialize import deserialize, serialize
 from vcr.serializers import yamlserializer
 
-from conformance.selftest.reference import documented_models
 from conformance.transport.client import MAX_BODY, Sent, TargetError, _decode
 from conformance.transport.secrets import mask, mask_bytes
 
-if TYPE_CHECKING:
-    from conformance.runner.plugin import RunConfig
-
 __all__ = [
     "MATCH_ON", "RECORD_MODES", "CassetteTransport", "CorruptCassette", "Scrubber", "canonical_body", "cassette_path",
-    "describe_stale", "directory_name", "explain_missing", "record_command", "resolve", "settings",
+    "describe_stale", "directory_name", "explain_missing", "resolve",
 ]
 
 # vcrpy's record modes, with vcrpy's meanings ("any" left out: vcrpy leaves it undocumented).
@@ -500,47 +494,6 @@ class CassetteTransport(httpx.BaseTransport):
 
 
 # --- what a cassette says about the run that made it ----------------------------------------------
-
-
-def _public(url: str) -> str:
-    return str(httpx.URL(url).copy_with(username=None, password=None, query=None))
-
-
-def settings(cfg: RunConfig, schemas_digest: str, test: str) -> dict[str, Any]:
-    """A cassette's top-level metadata: the settings that decide the requests (``SETTINGS``), and more."""
-    import hypothesis
-
-    from conformance._meta import __version__
-
-    pools = json.dumps(dataclasses.asdict(cfg.pools), sort_keys=True).encode()
-    return {
-        "conformance": __version__, "hypothesis": hypothesis.__version__, "seed": cfg.seed,
-        "max_examples": cfg.max_examples, "schemas_sha256": schemas_digest,
-        "pools_sha256": hashlib.sha256(pools).hexdigest(), "test": test, "target": cfg.target_name,
-        "target_url": _public(cfg.target_url) if cfg.target_url else None, "record_command": record_command(cfg, None),
-    }
-
-
-def record_command(cfg: RunConfig, test: str | None) -> str:
-    """The command that records what the cassettes lack (only ``test``, when pytest's -k can name it)."""
-    parts = ["conformance", "run"]
-    if cfg.target_url:
-        parts += ["--target", _public(cfg.target_url)]
-        if cfg.target_name != (httpx.URL(cfg.target_url).host or "target"):
-            parts += ["--target-name", cfg.target_name]
-    parts += ["--record-mode", "new_episodes", "--cassette-dir", str(cfg.cassette_dir),
-              "--seed", str(cfg.seed), "--max-examples", str(cfg.max_examples)]
-    pools = cfg.pools
-    if pools.models != documented_models():
-        parts += [arg for model in pools.models for arg in ("--model", model)]
-    if pools.file_ids == () and pools.vector_store_ids == ():
-        parts.append("--no-files")
-    else:
-        parts += [arg for file_id in pools.file_ids or () for arg in ("--file-id", file_id)]
-        parts += [arg for store in pools.vector_store_ids or () for arg in ("--vector-store-id", store)]
-    if test and re.fullmatch(r"[\w:+\-.\[\]\\/]+", test):  # the characters of a -k identifier
-        parts += ["-k", test]
-    return shlex.join(parts)
 
 
 # --- explanations ------------------------------------------------------------------------------

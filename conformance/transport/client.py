@@ -19,7 +19,7 @@ from urllib.parse import quote, unquote
 import httpx
 from vcr.errors import CannotOverwriteExistingCassetteException
 
-from conformance.generate.probes import RawBody
+from conformance.contract.wire import encode
 from conformance.transport.interrupts import INTERRUPTS, CleanupAbandoned
 from conformance.transport.limits import BudgetExhausted, Limits, retry_wait
 from conformance.transport.secrets import mask, mask_bytes
@@ -102,13 +102,6 @@ class Target:
     timeout: float = 30.0
     name: str = "target"
     headers: tuple[tuple[str, str], ...] = (("OpenAI-Beta", "assistants=v2"),)
-
-
-def encode(payload: Any) -> bytes:
-    """The bytes sent for a payload: canonical compact JSON (non-finite numbers kept as NaN/Infinity)."""
-    if isinstance(payload, RawBody):
-        return payload.data
-    return json.dumps(payload, ensure_ascii=False, allow_nan=True, separators=(",", ":")).encode("utf-8")
 
 
 @dataclass(frozen=True)

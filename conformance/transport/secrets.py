@@ -17,10 +17,11 @@ from __future__ import annotations
 import base64
 import functools
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["MASK", "mask", "mask_bytes", "register", "shown"]
+__all__ = ["MASK", "mask", "mask_bytes", "register", "shown", "visible"]
 
 MASK = "***"
 MIN_LENGTH = 4  # shorter "keys" are not masked: replacing every "abc" would garble the output, not protect a key
@@ -120,7 +121,19 @@ def mask_bytes(data: bytes, *secrets: str | None, replacement: bytes = MASK.enco
 
 def shown(text: str, *secrets: str | None) -> str:
     """``text`` as the terminal, a log or a failure message may show it: keys masked, then control, format
-    (bidi overrides) and C1 characters made visible (``_ledger.visible``)."""
-    from conformance.results.ledger import visible
-
+    (bidi overrides) and C1 characters made visible (``visible``)."""
     return visible(mask(text, *secrets))
+
+
+def visible(text: str) -> str:
+    """Control, format (bidi overrides, zero-width) and separator characters shown as ``\\u{...}``: what a
+    target sent cannot disguise itself in a terminal, a log or a report."""
+    out = []
+    for ch in text:
+        if ch in "\n\t":
+            out.append(ch)
+        elif unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"):
+            out.append(f"\\u{{{ord(ch):04x}}}")
+        else:
+            out.append(ch)
+    return "".join(out)
