@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -65,6 +66,27 @@ class Context:
     test: str = ""
     findings: list[Finding] = field(default_factory=list)
     secret: str | None = None  # the API key: masked in what a target sent back, so no report or log shows it
+    operation_request: Node | None = None  # the request schema the checks read, when not create's (``using``)
+
+    @property
+    def request(self) -> Node:
+        """The request schema of the operation under test (create's unless ``using`` says otherwise)."""
+        return self.operation_request if self.operation_request is not None else self.schemas.request
+
+    def rid(self, keyword: str) -> str:
+        """The ID of a behavioural requirement of the operation under test (``x-accept``, ``x-reject``, ...); the
+        create request's where the operation's schema does not state its own (``x-no-5xx``, ``x-json``)."""
+        own = self.request.get("x-req", {}).get(keyword)
+        return str(own["id"]) if own else _req(self.schemas.request, keyword)
+
+    @contextmanager
+    def using(self, request: Node) -> Iterator[None]:
+        """Judge against another operation's request schema (modify's, list's query) for a while."""
+        before, self.operation_request = self.operation_request, request
+        try:
+            yield
+        finally:
+            self.operation_request = before
 
     def ok(self, requirement: str, check_name: str) -> None:
         self.ledger.passed(requirement, check_name)
@@ -115,7 +137,7 @@ def preflight(schemas: Schemas) -> None:
 @check
 def no_server_error(ctx: Context, ex: Exchange) -> bool:
     """The target never answers with a 5xx server error."""
-    rid = _req(ctx.schemas.request, "x-no-5xx")
+    rid = ctx.rid("x-no-5xx")
     if ex.received.status >= 500:
         ctx.fail(rid, "no_server_error", ex, "The target answered with a server error",
                  "a status below 500", _status_line(ex))
@@ -130,7 +152,7 @@ def accepted(ctx: Context, ex: Exchange, requirement: str | None) -> bool:
     if not no_server_error(ctx, ex):
         return False
     status = ex.received.status
-    create = _req(ctx.schemas.request, "x-accept")
+    create = ctx.rid("x-accept")
     if 200 <= status < 300:
         if requirement:
             ctx.ok(requirement, "accepted")
@@ -149,7 +171,7 @@ def rejected(ctx: Context, ex: Exchange, requirement: str, strict: bool = True) 
     if not no_server_error(ctx, ex):
         return False
     status = ex.received.status
-    reject = _req(ctx.schemas.request, "x-reject")
+    reject = ctx.rid("x-reject")
     if 400 <= status < 500:
         ctx.ok(requirement, "rejected")
         if status == 400 or not strict:
@@ -170,7 +192,7 @@ def rejected(ctx: Context, ex: Exchange, requirement: str, strict: bool = True) 
 @check
 def json_content_type(ctx: Context, ex: Exchange) -> bool:
     """Responses are application/json."""
-    rid = _req(ctx.schemas.request, "x-json")
+    rid = ctx.rid("x-json")
     media = ex.received.content_type.split(";")[0].strip().lower()
     if media == "application/json" or media.endswith("+json"):
         ctx.ok(rid, "json_content_type")
@@ -325,7 +347,7 @@ def _empty_like(node: Node) -> list[Any]:
 @check
 def echoed(ctx: Context, ex: Exchange, payload: dict[str, Any], body: dict[str, Any]) -> None:
     """Every documented field sent is returned exactly as sent."""
-    request = ctx.schemas.request
+    request = ctx.request
     response = ctx.schemas.assistant
     for name, value in payload.items():
         req_node = request.get("properties", {}).get(name, {})
@@ -475,7 +497,7 @@ def gone(ctx: Context, ex: Exchange) -> None:
 @check
 def unauthorized(ctx: Context, ex: Exchange) -> None:
     """A request without a valid API key is refused with 401 and the error envelope."""
-    rid = _req(ctx.schemas.request, "x-auth")
+    rid = ctx.rid("x-auth")
     if not no_server_error(ctx, ex):
         return
     if ex.received.status == 401:

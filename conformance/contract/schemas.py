@@ -22,15 +22,19 @@ from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-__all__ = ["SchemaError", "Schemas", "documented_models", "load_schemas", "schema_dir"]
+from conformance.endpoints import RESOURCES, Operation
+
+__all__ = ["SchemaError", "Schemas", "documented_models", "load_schemas", "operation", "schema_dir"]
 
 Node = dict[str, Any]
 
-REQUEST = "create-assistant-request.schema.json"
-ASSISTANT = "assistant.schema.json"
-ERROR = "error.schema.json"
-DELETE = "delete-assistant-response.schema.json"
-_NAMES = (REQUEST, ASSISTANT, ERROR, DELETE)
+# The schema files come from the endpoint modules; these name the roles the create suite reads most.
+_RESOURCE = RESOURCES[0]
+REQUEST = str(_RESOURCE.op("create").request)
+ASSISTANT = _RESOURCE.object
+ERROR = _RESOURCE.error
+DELETE = _RESOURCE.op("delete").answer
+_NAMES = tuple(dict.fromkeys(name for resource in RESOURCES for name in resource.schema_files))
 
 
 class SchemaError(Exception):
@@ -75,6 +79,15 @@ class Schemas:
 
     def resolved(self, name: str) -> Node:
         return _resolve_cached(self, name)
+
+    def is_query(self, name: str) -> bool:
+        """Whether an operation's request is its query parameters (list), not a JSON body."""
+        return operation(name).query is not None
+
+    def request_for(self, operation: str) -> Node:
+        """The resolved request schema (body, or query parameters) of an operation, each requirement ID in it as
+        that operation has it (``Operation.requirement``: modify's REQ-NAME-MAXLEN is MODIFY-REQ-NAME-MAXLEN)."""
+        return _request_cached(self, operation)
 
     def validator(self, name: str) -> Draft202012Validator:
         return _validator_cached(self, name)
@@ -212,3 +225,39 @@ def documented_models(schemas: Schemas | None = None) -> tuple[str, ...]:
     """The models the documentation names: the default pool, and the reference server's."""
     schemas = schemas or load_schemas()
     return tuple(schemas.request["properties"]["model"]["x-documented-values"])
+
+
+def operation(name: str) -> Operation:
+    """An operation of the resources, by name."""
+    for resource in RESOURCES:
+        for op in resource.operations:
+            if op.name == name:
+                return op
+    raise KeyError(f"no operation {name!r}")
+
+
+@functools.cache
+def _request_cached(schemas: Schemas, name: str) -> Node:
+    op = operation(name)
+    source = op.request or op.query
+    if source is None:
+        raise KeyError(f"the operation {name!r} takes no request")
+    return _renamed(copy.deepcopy(schemas.resolved(source)), op)
+
+
+def _renamed(node: Any, op: Operation) -> Any:
+    if isinstance(node, list):
+        return [_renamed(item, op) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        if key == "x-req" and isinstance(value, dict):
+            out[key] = {kw: {**spec, "id": op.requirement(spec["id"])} for kw, spec in value.items()}
+        elif key == "properties" and isinstance(value, dict):
+            out[key] = {field: _renamed(sub, op) for field, sub in value.items()}
+        elif key.startswith("x-") or key in ("const", "enum", "default", "examples"):
+            out[key] = value
+        else:
+            out[key] = _renamed(value, op)
+    return out

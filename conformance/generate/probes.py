@@ -178,8 +178,8 @@ def _req(node: Node, keyword: str, inherited: str | None) -> str | None:
 
 
 class _Builder:
-    def __init__(self, schemas: Schemas, pools: Pools) -> None:
-        self.root = schemas.request
+    def __init__(self, root: Node, pools: Pools) -> None:
+        self.root = root
         self.pools = pools
         self.out: dict[str, Probe] = {}
 
@@ -414,18 +414,53 @@ def _nearest_first(types: list[str]) -> list[tuple[str, Any]]:
 
 
 @functools.cache
-def probes(pools: Pools, schemas: Schemas | None = None) -> tuple[Probe, ...]:
-    """Every probe of the request schema, in schema order."""
+def probes(pools: Pools, schemas: Schemas | None = None, operation: str = "create") -> tuple[Probe, ...]:
+    """Every probe of an operation's request schema, in schema order."""
     schemas = schemas or load_schemas()
-    builder = _Builder(schemas, pools)
-    root = schemas.request
+    root = schemas.request_for(operation)
+    builder = _Builder(root, pools)
     for path, node, inherited in _walk(root):
         builder.node_probes(path, node, inherited)
+    if schemas.is_query(operation):  # what a query can carry: every value goes as text
+        kept = []
+        for probe in builder.out.values():
+            values = tuple(v for v in probe.values or () if _on_the_wire(probe, v, root))
+            if values:
+                kept.append(dataclasses.replace(probe, values=values, max_examples=len(values),
+                                                strategy=st.sampled_from(values)))
+        return _ranked(kept)
     malformed = root.get("x-req", {}).get("x-malformed", {}).get("id")
     for label, data in MALFORMED:
         builder.add((), "x-malformed", label, malformed, "reject", f"a body that is not a JSON object ({label})",
                     (RawBody(data),))
     return _ranked(list(builder.out.values()))
+
+
+def wire_value(text: str) -> Any:
+    """A query parameter as a server reads it: an integer or a number where the text is one, else the text."""
+    for parse in (int, float):
+        try:
+            return parse(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _on_the_wire(probe: Probe, payload: Any, root: Node) -> bool:
+    """A query probe's value keeps its meaning on the wire, where every value is text: read back as a server
+    reads it (a parameter the schema types as a string is the text; another is ``wire_value``), it is still
+    valid (accepted probes, spelled as an integer where one is meant: ``1``, not ``1.0``) or still invalid."""
+    if not isinstance(payload, dict) or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool)
+                                                for v in payload.values()):
+        return False
+    props = root.get("properties", {})
+    read = {}
+    for name, value in payload.items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        read[name] = text if props.get(name, {}).get("type") == "string" else wire_value(text)
+        if probe.expect == "accept" and isinstance(read[name], float):
+            return False
+    return Draft202012Validator(root).is_valid(read) == (probe.expect == "accept")
 
 
 # Within a requirement, the probes nearest to a valid request first: a server that gets the near miss right
@@ -448,10 +483,11 @@ def _ranked(found: list[Probe]) -> tuple[Probe, ...]:
 
 
 
-def valid_requests(pools: Pools, schemas: Schemas | None = None) -> st.SearchStrategy[dict[str, Any]]:
-    """Valid request bodies reaching every field and branch of the request schema."""
+def valid_requests(pools: Pools, schemas: Schemas | None = None,
+                   operation: str = "create") -> st.SearchStrategy[dict[str, Any]]:
+    """Valid request bodies reaching every field and branch of an operation's request schema."""
     schemas = schemas or load_schemas()
-    return valid(schemas.request, pools)
+    return valid(schemas.request_for(operation), pools)
 
 
 def node_at(path: Path, schemas: Schemas | None = None) -> Node:

@@ -177,6 +177,12 @@ class Ledger:
                 row["failures"] = self.failure_counts[rid]
                 row["failure"] = self.failures[rid].to_json()
             rows.append(row)
+        for rid, finding in self.failures.items():  # judged by a test, though outside the selection: still failed
+            if rid not in self.requirements:
+                rows.append({"id": rid, "verdict": "failed", "checks": sorted(self.checks.get(rid, ())),
+                             "examples": self.examples[rid], "doc": "(a requirement outside the endpoints selected)",
+                             "schema": "", "places": [], "failures": self.failure_counts[rid],
+                             "failure": finding.to_json()})
         summary = summarise(rows, list(self.target_errors), list(incomplete), no_verdict)
         out = {"target": target, "requirements": rows, "summary": summary}
         if extra:

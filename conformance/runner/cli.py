@@ -25,6 +25,7 @@ from pluggy import HookimplMarker
 
 from conformance._meta import DISTRIBUTION
 from conformance.contract.profiles import DEFAULT_PROFILE, PROFILES
+from conformance.endpoints import SUITES
 from conformance.selftest.rehearsal import THROTTLE_HEADERS
 
 __all__ = ["main"]
@@ -167,6 +168,10 @@ def _add_realworld(run: argparse.ArgumentParser) -> None:
     """Options for real-world targets (see the README, 'Real-world targets')."""
     run.add_argument("--profile", default=DEFAULT_PROFILE, choices=PROFILES,
                      help=f"the contract: {DEFAULT_PROFILE} (documentation of May 2024, default) or latest (today's spec)")
+    run.add_argument("--endpoint", action="append", choices=SUITES,
+                     help="only this selection's tests (repeatable): create (POST /v1/assistants and the GET and "
+                          "DELETE its ids promise), modify (POST /v1/assistants/{id}), list (GET /v1/assistants); "
+                          "default: all")
     run.add_argument("--pools", metavar="FILE", help="models, file IDs and vector store IDs from a JSON file")
     run.add_argument("--max-requests", type=_count(1), metavar="N",
                      help="never send more than N requests, cleanup included; the tests past it are skipped")
@@ -185,6 +190,8 @@ def _add_realworld(run: argparse.ArgumentParser) -> None:
 def _realworld_args(ns: argparse.Namespace) -> list[str]:
     args = ["--profile", ns.profile, "--max-retries", str(ns.max_retries), "--max-wait", str(ns.max_wait),
             "--max-target-errors", str(ns.max_target_errors)]
+    for endpoint in ns.endpoint or ():
+        args.append(f"--endpoint={endpoint}")
     for flag, value in (("--pools", ns.pools), ("--max-requests", ns.max_requests), ("--transport", ns.transport)):
         if value is not None:
             args.append(f"{flag}={value}")

@@ -22,6 +22,7 @@ import pytest
 from conformance._meta import __version__
 from conformance.contract.profiles import DEFAULT_PROFILE
 from conformance.contract.schemas import Schemas, documented_models
+from conformance.endpoints import SUITES
 from conformance.generate.pools import PoolsFileError, read_pools
 from conformance.generate.strategies import Pools
 from conformance.transport import cassettes as _cassettes
@@ -52,6 +53,7 @@ class RunConfig:
     dry_run: bool = False
     transport: str | None = None
     profile: str = DEFAULT_PROFILE
+    endpoints: frozenset[str] = frozenset(SUITES)  # the selections run (--endpoint)
     max_target_errors: int = 3  # target errors in a row that stop the run (0: never stop)
 
     @property
@@ -152,6 +154,7 @@ def read_config(config: pytest.Config, schemas: Schemas) -> RunConfig:
         report_dir=Path(report_dir) if report_dir else None, target_name=name,
         record_mode=opt("--record-mode"), cassette_dir=cassette_dir,
         limits=limits, dry_run=opt("--dry-run"), transport=opt("--transport"), profile=opt("--profile"),
+        endpoints=frozenset(opt("--endpoint") or SUITES),
         max_target_errors=opt("--max-target-errors"),
     )
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from conformance.contract.profiles import DEFAULT_PROFILE, PROFILES
+from conformance.endpoints import SUITES
 from conformance.transport import cassettes as _cassettes
 
 
@@ -50,6 +51,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def _addoption_realworld(group: Any) -> None:
     """Options for real-world targets: profile, pools file, request budget, 429 handling, in-process, dry run."""
+    group.addoption("--endpoint", action="append", default=None, choices=SUITES,
+                    help="run the tests of this selection only (repeatable): create (POST /v1/assistants, and the "
+                         "GET and DELETE its ids promise), modify (POST /v1/assistants/{id}), list (GET "
+                         "/v1/assistants). Default: all")
     group.addoption("--profile", default=DEFAULT_PROFILE, choices=PROFILES,
                     help=f"the contract: {DEFAULT_PROFILE} (the documentation of May 2024, default) or latest "
                          "(today's spec); see schemas/README.md")

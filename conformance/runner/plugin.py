@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from conformance.checks.core import findings_of
+from conformance.endpoints import SUITES
 from conformance.generate.probes import Probe, probes
 from conformance.runner import allure as _allure
 from conformance.runner.config import RunConfig, cassette_settings
@@ -33,7 +34,10 @@ __all__ = ["RunConfig", "RunState", "state", "suite_schemas"]
 
 _SETUP_ERROR = pytest.StashKey[pytest.UsageError]()
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "probes(*expect): parametrize 'probe' with the probes that expect these outcomes")
+    config.addinivalue_line("markers", "endpoint(name): the selection (--endpoint) this suite test belongs to; "
+                                       "without it, the first (create)")
+    config.addinivalue_line("markers", "probes(*expect, operation='create'): parametrize 'probe' with the probes of "
+                                       "that operation's request that expect these outcomes")
     config.addinivalue_line("markers", "phase(first, rest=first): run this test in that phase of the run (lower "
                                        "first); a probe that leads its requirement in 'first', the others in 'rest'")
     _allure.install(config, lambda: config.stash.get(STATE, None))
@@ -51,7 +55,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.config.stash[_SETUP_ERROR] = exc
         return
     wanted = set(marker.args) if marker.args else {"accept", "reject", "reject-4xx"}
-    chosen: list[Probe] = [p for p in probes(run.config.pools, run.schemas) if p.expect in wanted]
+    operation = str(marker.kwargs.get("operation", "create"))
+    chosen: list[Probe] = [p for p in probes(run.config.pools, run.schemas, operation) if p.expect in wanted]
     metafunc.parametrize("probe", chosen, ids=[p.id for p in chosen])
 
 
@@ -62,7 +67,26 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         raise config.stash[_SETUP_ERROR]
     if any("conformance_run" in getattr(item, "fixturenames", ()) for item in items):
         state(config)
+    _select_endpoints(config, items)
     _schedule(items)
+
+
+def _select_endpoints(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out the suite's tests of the selections not asked for (``--endpoint``); a test without an
+    ``endpoint`` marker belongs to the first selection (create)."""
+    wanted = set(config.getoption("--endpoint") or SUITES)
+    if wanted == set(SUITES):
+        return
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        marker = item.get_closest_marker("endpoint")
+        name = str(marker.args[0]) if marker is not None else SUITES[0]
+        suite_test = "conformance" in getattr(item, "fixturenames", ())
+        (drop if suite_test and name not in wanted else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 def _schedule(items: list[pytest.Item]) -> None:

@@ -8,7 +8,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import httpx
 import pytest
@@ -63,6 +63,7 @@ class RunState:
     worker: bool = False  # a pytest-xdist worker: the controller reports
     remote: dict[str, int] = field(default_factory=dict)  # the workers' counts, summed (``WIRE_COUNTS``)
     verdict: tuple[str | None, list[str]] = (None, [])  # (no verdict, incomplete reasons), decided at the end
+    shared: dict[str, Any] = field(default_factory=dict)  # what tests of one kind share (modify's target)
 
     def _judge_cleanup(self, answers: list[tuple[str, Exchange]]) -> None:
         """Each DELETE of the cleanup is judged like any other: the target returned these ids and never saw
@@ -211,7 +212,7 @@ def state(config: pytest.Config) -> RunState:
             raise pytest.UsageError(str(exc)) from None
         run_config = read_config(config, schemas)
         register(run_config.api_key)  # masked in everything the run writes or prints, in any spelling
-        ledger = Ledger(catalog(schemas))
+        ledger = Ledger(catalog(schemas, run_config.endpoints))
         config.stash[STATE] = RunState(run_config, schemas, ledger,
                                         Context(schemas, ledger, clock_skew=run_config.clock_skew,
                                                 secret=run_config.api_key),

@@ -654,4 +654,4 @@ def all_servers() -> dict[str, Factory]:
 _ = error  # re-exported helper used by subclasses' error bodies
 
 # The other catalog modules register their servers here, on import (they import this module's helpers).
-from conformance.selftest import catalog_real, catalog_strict  # noqa: E402,F401
+from conformance.selftest import catalog_real, catalog_resource, catalog_strict  # noqa: E402,F401

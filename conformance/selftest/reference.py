@@ -22,11 +22,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from conformance.contract.schemas import REQUEST, Schemas, documented_models, load_schemas
+from conformance.contract.schemas import REQUEST, Schemas, documented_models, load_schemas, operation
 
 __all__ = ["DEFAULT_API_KEY", "ReferenceServer", "create_app", "documented_models"]
 
 DEFAULT_API_KEY = "conformance-test-key"
+MODIFY = str(operation("modify").request)
+LIST_QUERY = str(operation("list").query)
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 
 
@@ -64,6 +66,9 @@ class ReferenceServer:
     models: frozenset[str] = field(default_factory=lambda: frozenset(documented_models()))
     schemas: Schemas = field(default_factory=load_schemas)
     store: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Where each id ever created sits in the list's order (created_at, then creation): a cursor names a place
+    # that stays put while others are created and deleted, also when the cursor's own object is gone.
+    places: dict[str, tuple[int, Any]] = field(default_factory=dict)
 
     # -- pieces a broken variant overrides ----------------------------------------------------
     def error(self, status: int, message: str, *, param: str | None = None, code: str | None = None) -> Response:
@@ -154,6 +159,7 @@ class ReferenceServer:
             return problem
         obj = self.build(body)
         self.store[obj["id"]] = obj
+        self.places[obj["id"]] = (obj["created_at"], len(self.places))
         return self.respond(obj)
 
     def validate(self, body: Any) -> Response | None:
@@ -184,10 +190,96 @@ class ReferenceServer:
             return self.error(404, f"No assistant found with id '{assistant_id[:200]}'.")
         return JSONResponse({"id": assistant_id, "object": "assistant.deleted", "deleted": True})
 
+    def modify_validator(self) -> Draft202012Validator:
+        return self.schemas.validator(MODIFY)
+
+    def apply(self, obj: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        """The object after a validated modify: each field sent replaces the stored one, the rest stays."""
+        out = dict(obj)
+        for name, value in body.items():
+            out[name] = self.resources(value) if name == "tool_resources" else value
+        return out
+
+    async def modify(self, request: Request) -> Response:
+        denied = self.authorized(request)
+        if denied:
+            return denied
+        assistant_id = request.path_params["assistant_id"]
+        obj = self.store.get(assistant_id)
+        if obj is None:
+            return self.error(404, f"No assistant found with id '{assistant_id[:200]}'.")
+        raw = await request.body()
+        if len(raw) > MAX_REQUEST_BYTES:
+            return self.error(413, f"The request body exceeds {MAX_REQUEST_BYTES} bytes.")
+        try:
+            body = self.parse(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return self.error(400, f"We could not parse the JSON body of your request. ({exc})")
+        first = best_match(self.modify_validator().iter_errors(body))
+        if first is not None:
+            return self.error(400, f"Invalid request: {first.message[:500]}", param=_param(first),
+                              code="invalid_value" if first.validator != "required" else "missing_required_parameter")
+        if "model" in body and body["model"] not in self.models:
+            return self.error(404, f"The model '{body['model'][:200]}' does not exist", param="model",
+                              code="model_not_found")
+        self.store[assistant_id] = self.apply(obj, body)
+        return self.respond(self.store[assistant_id])
+
+    def list_query(self, request: Request) -> dict[str, Any] | Response:
+        """The query parameters as the list-query schema types them, or the 400 that refuses them."""
+        query: dict[str, Any] = {}
+        for name, value in request.query_params.multi_items():
+            if name == "limit":
+                try:
+                    query[name] = int(value) if value.lstrip("-").isdigit() else float(value) if "." in value else value
+                except ValueError:
+                    query[name] = value
+            else:
+                query[name] = value
+        first = best_match(self.schemas.validator(LIST_QUERY).iter_errors(query))
+        if first is not None:
+            return self.error(400, f"Invalid query parameter: {first.message[:500]}", param=_param(first),
+                              code="invalid_value")
+        return query
+
+    def ordered(self, order: str) -> list[str]:
+        """The ids of the list, in the order asked."""
+        ids = sorted(self.store, key=lambda i: self.places[i])
+        return ids if order == "asc" else ids[::-1]
+
+    async def list_all(self, request: Request) -> Response:
+        denied = self.authorized(request)
+        if denied:
+            return denied
+        query = self.list_query(request)
+        if isinstance(query, Response):
+            return query
+        props = self.schemas.resolved(LIST_QUERY)["properties"]
+        limit = int(query.get("limit", props["limit"]["default"]))
+        order = str(query.get("order", props["order"]["default"]))
+        ids = self.ordered(order)
+        for name in ("after", "before"):
+            cursor = query.get(name)
+            if cursor is None:
+                continue
+            if cursor not in self.places:
+                return self.error(400, f"No assistant found with id '{str(cursor)[:200]}'.", param=name)
+            mark = self.places[cursor]
+            follows = (name == "after") == (order == "asc")  # what comes after the cursor has a later place
+            ids = [i for i in ids if (self.places[i] > mark if follows else self.places[i] < mark)]
+        # before: the page that ends next to the cursor; otherwise the page that starts the (remaining) list
+        page = ids[-limit:] if "before" in query and "after" not in query else ids[:limit]
+        more = len(ids) > limit
+        data = [self.store[i] for i in page]
+        return JSONResponse({"object": "list", "data": data, "first_id": page[0] if page else None,
+                             "last_id": page[-1] if page else None, "has_more": more})
+
     def routes(self) -> list[Route]:
         return [
             Route("/assistants", self.create, methods=["POST"]),
+            Route("/assistants", self.list_all, methods=["GET"]),
             Route("/assistants/{assistant_id}", self.retrieve, methods=["GET"]),
+            Route("/assistants/{assistant_id}", self.modify, methods=["POST"]),
             Route("/assistants/{assistant_id}", self.delete, methods=["DELETE"]),
         ]
 

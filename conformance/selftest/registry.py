@@ -11,10 +11,11 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from conformance.contract.requirements import catalog
 from conformance.contract.schemas import REQUEST, PatternValidator
 from conformance.selftest.reference import ReferenceServer
 
-__all__ = ["DEFECTS", "EVERY", "EXPECTED", "EXPECTED_EXIT", "VARIANTS", "Factory", "defect", "variant"]
+__all__ = ["DEFECTS", "EVERY", "EXPECTED", "EXPECTED_EXIT", "VARIANTS", "Factory", "defect", "selection", "variant"]
 
 _DELETE = object()
 
@@ -24,10 +25,12 @@ DEFECTS: dict[str, Factory] = {}
 EXPECTED: dict[str, set[str]] = {}
 VARIANTS: dict[str, Factory] = {}
 EVERY: dict[str, set[str]] = {}  # requirements the suite must name, each of them, besides one of EXPECTED's
+ENDPOINT: dict[str, str] = {}  # the selection (--endpoint) a defect is run with, when not derived
 EXPECTED_EXIT: dict[str, int] = {}  # a defect whose right outcome is not a failure (exit 1): no verdict is 2
 
 
-def defect(name: str, *requirements: str, every: Iterable[str] = (), exit: int = 1) -> Callable[[Factory], Factory]:
+def defect(name: str, *requirements: str, every: Iterable[str] = (), exit: int = 1,
+           endpoint: str | None = None) -> Callable[[Factory], Factory]:
     """Register a broken server and the requirements the suite must name for it: any one of ``requirements``
     and each of ``every``. ``exit=2``: nothing the server answers can be judged; the run must say so, with
     no requirement passed."""
@@ -39,6 +42,8 @@ def defect(name: str, *requirements: str, every: Iterable[str] = (), exit: int =
             EVERY[name] = set(every)
         if exit != 1:
             EXPECTED_EXIT[name] = exit
+        if endpoint is not None:
+            ENDPOINT[name] = endpoint
         return factory
 
     return register
@@ -89,3 +94,16 @@ def _shift(path: list[str], key: str, delta: int) -> Callable[[dict[str, Any]], 
     return patch
 
 
+def selection(name: str) -> list[str]:
+    """The ``--endpoint`` arguments a catalog entry is run with. A variant: every selection (it must pass them
+    all). A defect: the one it names (``endpoint=``), else the selections its requirements share, create
+    first (the default focus, which found every defect of the create endpoint before the others existed)."""
+    if name not in DEFECTS:
+        return []
+    if name in ENDPOINT:
+        return ["--endpoint", ENDPOINT[name]]
+    found = catalog()
+    suites = [set(found[rid].suites) for rid in EXPECTED[name] if rid in found]
+    shared = set.intersection(*suites) if suites else {"create"}
+    chosen = ["create"] if "create" in shared or not shared else sorted(shared)
+    return [arg for suite in chosen for arg in ("--endpoint", suite)]

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from conformance.selftest.catalog import DEFECTS, EVERY, EXPECTED, EXPECTED_EXIT, VARIANTS
 from conformance.selftest.reference import DEFAULT_API_KEY
+from conformance.selftest.registry import selection
 from conformance.transport.server import free_port, server_process
 
 __all__ = ["Outcome", "catalog_server", "run_target", "score"]
@@ -88,7 +89,7 @@ def _one(job: tuple[str, str, int, int]) -> Outcome:
         started = time.monotonic()
         code = cli_main(["run", "--target", f"{root}/{prefix}/{name}/v1", "--api-key", DEFAULT_API_KEY,
                          "--max-examples", str(max_examples), "--seed", str(seed), "--report-dir", tmp,
-                         "--timeout", "20"])
+                         "--timeout", "20", *selection(name)])
         seconds = time.monotonic() - started
         path = Path(tmp) / "compliance.json"
         report = json.loads(path.read_text()) if path.exists() else {}

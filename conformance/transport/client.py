@@ -14,12 +14,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlencode
 
 import httpx
 from vcr.errors import CannotOverwriteExistingCassetteException
 
 from conformance.contract.wire import encode
+from conformance.endpoints import RESOURCES
 from conformance.transport.interrupts import INTERRUPTS, CleanupAbandoned
 from conformance.transport.limits import BudgetExhausted, Limits, retry_wait
 from conformance.transport.secrets import mask, mask_bytes
@@ -38,6 +39,8 @@ MAX_VALUES = 100_000
 EVIDENCE_BODY = 64 * 1024  # bytes of an answer a finding keeps
 _SECRET_HEADERS = {"authorization", "api-key", "x-api-key", "openai-organization", "openai-project", "cookie"}
 _NO_JSON = object()
+_CREATE = RESOURCES[0].op("create")
+_ITEM_PREFIX = RESOURCES[0].op("retrieve").path.split("{")[0]
 MASKED_AUTH = "Bearer ***"
 
 
@@ -101,7 +104,7 @@ class Target:
     api_key: str | None = None
     timeout: float = 30.0
     name: str = "target"
-    headers: tuple[tuple[str, str], ...] = (("OpenAI-Beta", "assistants=v2"),)
+    headers: tuple[tuple[str, str], ...] = RESOURCES[0].headers
 
 
 @dataclass(frozen=True)
@@ -272,8 +275,10 @@ class Api:
             self.limits.admit(self.requests, self._reserved(method, path))
             with INTERRUPTS.deferred():
                 exchange = self._exchange(method, path, payload, has_body, api_key)
-                if method == "POST" and path == "/assistants":
+                if method == "POST" and path == _CREATE.path:
                     self._record(exchange)
+                elif method == "POST" and path.startswith(_ITEM_PREFIX) and 200 <= exchange.received.status < 300:
+                    self._modified(_path_id(path.split("?")[0]), exchange)
                 elif method == "DELETE" and exchange.received.status == 200:  # forgotten before an interrupt lands
                     self._forget(_path_id(path))
             if exchange.received.status != 429:
@@ -287,9 +292,9 @@ class Api:
     def _reserved(self, method: str, path: str) -> int:
         """Requests to hold back for cleanup: a DELETE per assistant still to delete, one more for a create."""
         reserved = len(self.created)
-        if method == "DELETE" and path.startswith("/assistants/") and _path_id(path) in self.created:
+        if method == "DELETE" and path.startswith(_ITEM_PREFIX) and _path_id(path) in self.created:
             reserved -= 1
-        if method == "POST" and path == "/assistants":
+        if method == "POST" and path == _CREATE.path:
             reserved += 1
         return reserved
 
@@ -301,6 +306,17 @@ class Api:
                 self.answers.setdefault(body["id"], body)  # the first answer that gave the id
                 if not exchange.replayed and body["id"] not in self.created:
                     self.created.append(body["id"])
+
+    def _modified(self, resource_id: str, exchange: Exchange) -> None:
+        """A modify the target accepted: what reading back must find is now its answer (none, when the answer
+        does not say: a later read-back then has nothing to compare)."""
+        if resource_id not in self.answers:
+            return
+        body = exchange.received.json_or_none()
+        if isinstance(body, dict) and body.get("id") == resource_id:
+            self.answers[resource_id] = body
+        else:
+            self.answers.pop(resource_id, None)
 
     def _wait_429(self, exchange: Exchange, attempt: int) -> float:
         where = f"{exchange.sent.method} {exchange.sent.url}"
@@ -363,14 +379,30 @@ class Api:
             return Exchange(sent, received, started, ended, replayed)
         return Exchange(sent, received, started, time.time(), replayed)
 
+    def call(self, operation: str, resource_id: str | None = None, payload: Any = None, *,
+             query: dict[str, Any] | None = None, api_key: Any = _DEFAULT) -> Exchange:
+        """One operation of the resource (``endpoints``), by name: its method and path, the id in the path
+        encoded, ``query`` as query parameters (``query_string``), ``payload`` as the JSON body when it takes one."""
+        op = RESOURCES[0].op(operation)
+        path = op.at(_id_in_path(resource_id) if resource_id is not None else None)
+        if query:
+            path += "?" + query_string(query)
+        return self.send(op.method, path, payload, has_body=op.request is not None, api_key=api_key)
+
     def create(self, payload: Any, *, api_key: Any = _DEFAULT) -> Exchange:
-        return self.send("POST", "/assistants", payload, has_body=True, api_key=api_key)
+        return self.call("create", None, payload, api_key=api_key)
 
-    def retrieve(self, assistant_id: str, *, api_key: Any = _DEFAULT) -> Exchange:
-        return self.send("GET", f"/assistants/{_id_in_path(assistant_id)}", api_key=api_key)
+    def retrieve(self, resource_id: str, *, api_key: Any = _DEFAULT) -> Exchange:
+        return self.call("retrieve", resource_id, api_key=api_key)
 
-    def delete(self, assistant_id: str, *, api_key: Any = _DEFAULT) -> Exchange:
-        return self.send("DELETE", f"/assistants/{_id_in_path(assistant_id)}", api_key=api_key)
+    def delete(self, resource_id: str, *, api_key: Any = _DEFAULT) -> Exchange:
+        return self.call("delete", resource_id, api_key=api_key)
+
+    def modify(self, resource_id: str, payload: Any, *, api_key: Any = _DEFAULT) -> Exchange:
+        return self.call("modify", resource_id, payload, api_key=api_key)
+
+    def list_page(self, query: dict[str, Any] | None = None, *, api_key: Any = _DEFAULT) -> Exchange:
+        return self.call("list", None, query=query, api_key=api_key)
 
     def _forget(self, assistant_id: str) -> None:
         if assistant_id in self.created:
@@ -426,7 +458,19 @@ def _id_in_path(assistant_id: str) -> str:
 
 def _path_id(path: str) -> str:
     """The id in ``/assistants/{id}``, as the target gave it (``_id_in_path`` undone)."""
-    return unquote(path[len("/assistants/"):])
+    return unquote(path[len(_ITEM_PREFIX):])
+
+
+def query_string(query: dict[str, Any]) -> str:
+    """Query parameters as they go on the wire: strings as they are, numbers in JSON's spelling, true/false,
+    a list as the parameter repeated; a parameter given None is left out."""
+    pairs = []
+    for name, value in query.items():
+        for item in value if isinstance(value, list) else [value]:
+            if item is None:
+                continue
+            pairs.append((name, item if isinstance(item, str) else json.dumps(item)))
+    return urlencode(pairs, quote_via=quote)
 
 
 def _read_capped(chunks: Iterator[bytes]) -> tuple[bytes, bool]:

@@ -1,0 +1,173 @@
+"""Conformance of GET /v1/assistants (list): query parameters, the page's shape, order, cursors and limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conformance.checks.core import accepted, error_envelope, raise_findings, refused_key, rejected
+from conformance.checks.resource import (
+    cursor_respected,
+    has_more_told,
+    list_shape,
+    page_limit,
+    page_order,
+    pages_complete,
+)
+from conformance.generate.probes import Probe
+from conformance.runner.state import RunState
+from conformance.suite.test_create_assistant import check_each, judge_created, run_probe
+
+pytestmark = pytest.mark.endpoint("list")
+WALK_PAGES = 40  # pages of one object the walk follows at most before it finishes with pages of 100
+
+
+def _page(run: RunState, query: dict[str, Any]) -> tuple[Any, dict[str, Any] | None]:
+    """One page, judged: accepted, shaped, sorted, within its limit."""
+    ctx = run.context
+    ex = run.api.list_page(query) if run.api else None
+    assert ex is not None
+    body = None
+    if accepted(ctx, ex, None) and ex.received.status == 200:
+        body = list_shape(ctx, ex)
+        if body is not None:
+            page_order(ctx, ex, body, query.get("order"))
+            page_limit(ctx, ex, body, query.get("limit"))
+    return ex, body
+
+
+def _create(run: RunState, tag: str, count: int) -> list[str]:
+    """``count`` new assistants of this test (a 2xx with an id), in order of creation."""
+    made = []
+    for index in range(count):
+        payload = {"model": run.config.pools.models[0], "name": f"conformance list {tag} {index}"}
+        body = judge_created(run, run.open().create(payload), payload, None)
+        if body is not None:
+            made.append(str(body["id"]))
+    return made
+
+
+@pytest.mark.phase(2, 6)
+@pytest.mark.probes("reject", "reject-4xx", operation="list")
+def test_list_refused(conformance: RunState, probe: Probe) -> None:
+    """A query parameter that breaks its constraint: refused with 400 and the error envelope."""
+    api = conformance.open()
+    ctx = conformance.context
+
+    def body(query: dict[str, Any]) -> None:
+        with ctx.using(conformance.schemas.request_for("list")):
+            ex = api.list_page(query)
+            if rejected(ctx, ex, probe.requirement, strict=probe.expect == "reject"):
+                error_envelope(ctx, ex)
+        raise_findings(ctx.take())
+
+    run_probe(conformance, probe, body)
+
+
+@pytest.mark.phase(5)
+@pytest.mark.probes("accept", operation="list")
+def test_list_accepted(conformance: RunState, probe: Probe) -> None:
+    """Each value a query parameter may take, at its limits: 200 and a list within the limit, in order."""
+    conformance.open()
+    ctx = conformance.context
+
+    def body(query: dict[str, Any]) -> None:
+        with ctx.using(conformance.schemas.request_for("list")):
+            ex, _ = _page(conformance, query)
+            if 200 <= ex.received.status < 300:
+                ctx.ok(probe.requirement, "accepted")
+        raise_findings(ctx.take())
+
+    run_probe(conformance, probe, body)
+
+
+@pytest.mark.phase(1)
+def test_list_requires_a_key(conformance: RunState) -> None:
+    """GET /assistants without a valid key: 401 with the error envelope (the spec's global security)."""
+    api = conformance.open()
+    ctx = conformance.context
+
+    def body(key: str | None) -> None:
+        if refused_key(ctx, api.list_page({"limit": 1}, api_key=key), "x-auth-everywhere"):
+            pass
+        raise_findings(ctx.take())
+
+    check_each(conformance, (None,), body)
+
+
+@pytest.mark.phase(3)
+def test_pages_follow_the_cursor(conformance: RunState) -> None:
+    """Three new assistants, then the list page by page (after=last_id): none twice, none left out, in order,
+    while another is created and one deleted between pages; after= and before= give what lies past them."""
+    api = conformance.open()
+    ctx = conformance.context
+
+    def body(_: None) -> None:
+        with ctx.using(conformance.schemas.request_for("list")):
+            ours = _create(conformance, "walk", 3)
+            doomed = _create(conformance, "doomed", 1)
+            seen: list[str] = []
+            query: dict[str, Any] = {"limit": 1}
+            finished, pages, last = False, 0, None
+            while pages < WALK_PAGES + 20:
+                ex, page = _page(conformance, query)
+                pages += 1
+                if page is None:
+                    break
+                if last is not None:
+                    has_more_told(ctx, last[0], last[1], page)
+                seen += [str(item.get("id")) for item in page.get("data") or [] if isinstance(item, dict)]
+                last = (ex, page)
+                if pages == 2:  # the list changes under the walk: one more at the front, one gone from it
+                    _create(conformance, "during", 1)
+                    for assistant_id in doomed:
+                        api.delete(assistant_id)
+                if not page.get("data"):
+                    finished = page.get("has_more") is not True
+                    break
+                query = {"limit": 1 if pages < WALK_PAGES else 100, "after": page.get("last_id")}
+                if page.get("has_more") is not True:  # the end, it says: the page after it shows whether it is
+                    ex, after = _page(conformance, query)
+                    pages += 1
+                    if after is not None:
+                        has_more_told(ctx, last[0], last[1], after)
+                        if after.get("data"):  # it was not the end: walk on from there
+                            last = (ex, after)
+                            seen += [str(item.get("id")) for item in after["data"] if isinstance(item, dict)]
+                            query = {"limit": 100, "after": after.get("last_id")}
+                            continue
+                    finished = True
+                    break
+            if last is not None:
+                pages_complete(ctx, last[0], seen, ours, finished)
+            if len(ours) == 3 and all(i in seen for i in ours):
+                # In the list's own order (created in one second, their order is the server's to choose).
+                first, middle, end = sorted(ours, key=seen.index)
+                ex, page = _page(conformance, {"after": first, "limit": 100})
+                if page is not None:
+                    cursor_respected(ctx, ex, page, first, "after", [middle, end], [first])
+                ex, page = _page(conformance, {"before": end, "limit": 100})
+                if page is not None:
+                    cursor_respected(ctx, ex, page, end, "before", [first, middle], [end])
+        raise_findings(ctx.take())
+
+    check_each(conformance, (None,), body)
+
+
+@pytest.mark.phase(7)
+def test_default_page(conformance: RunState) -> None:
+    """Without limit and order: 20 objects when more exist, newest first."""
+    conformance.open()
+    ctx = conformance.context
+
+    def body(_: None) -> None:
+        with ctx.using(conformance.schemas.request_for("list")):
+            _, probe = _page(conformance, {"limit": 21})
+            have = len(probe.get("data") or []) if probe is not None else 21
+            if have < 21:
+                _create(conformance, "default", 21 - have)
+            _page(conformance, {})
+        raise_findings(ctx.take())
+
+    check_each(conformance, (None,), body)
