@@ -48,11 +48,20 @@ KEYWORDS = ("type", "nullable", "enum", "minimum", "maximum", "exclusiveMinimum"
 _IGNORED = {"description", "title", "example", "examples", "format", "deprecated", "readOnly", "writeOnly"}
 _ABSENT: Any = None  # a keyword not stated; compared and written as null
 
-# Our schema files and the spec's component each is written after.
+MODIFY = "modify-assistant-request.schema.json"
+LIST_QUERY = "list-assistants-query.schema.json"
+LIST_RESPONSE = "list-assistants-response.schema.json"
+
+# Our schema files and the spec's component each is written after. "GET /assistants (query)" is no component: it
+# is that operation's query parameters as one object (``load_spec`` makes it, ``query_parameters`` says how).
 PAIRS = (("create-assistant-request.schema.json", "CreateAssistantRequest"),
          ("assistant.schema.json", "AssistantObject"),
          ("delete-assistant-response.schema.json", "DeleteAssistantResponse"),
-         ("error.schema.json", "ErrorResponse"))
+         ("error.schema.json", "ErrorResponse"),
+         (MODIFY, "ModifyAssistantRequest"),
+         (LIST_QUERY, "GET /assistants (query)"),
+         (LIST_RESPONSE, "ListAssistantsResponse"))
+QUERIES = {"GET /assistants (query)": ("/assistants", "get")}
 
 
 @dataclass(frozen=True)
@@ -74,7 +83,8 @@ class Difference:
 
 
 def load_spec(path: Path) -> dict[str, Node]:
-    """The spec's ``components.schemas``: YAML (its repeated anchors renamed) or JSON."""
+    """The spec's ``components.schemas``: YAML (its repeated anchors renamed) or JSON; with, under the names of
+    ``QUERIES``, the query parameters of those operations as one object each (``query_parameters``)."""
     text = path.read_text(encoding="utf-8")
     if path.suffix in (".yaml", ".yml"):
         import yaml
@@ -84,8 +94,30 @@ def load_spec(path: Path) -> dict[str, Node]:
         doc = yaml.safe_load(rename_repeated_anchors(text)[0])
     else:
         doc = json.loads(text)
-    schemas: dict[str, Node] = doc["components"]["schemas"]
+    schemas: dict[str, Node] = dict(doc["components"]["schemas"])
+    for name, (where, method) in QUERIES.items():
+        operation = doc["paths"].get(where, {}).get(method)
+        if operation is not None:
+            schemas[name] = query_parameters(operation)
     return schemas
+
+
+def query_parameters(operation: Node) -> Node:
+    """An operation's ``in: query`` parameters as one object schema: each parameter's ``schema`` is a property
+    (its ``description`` beside it), ``required: true`` ones are required, and other names are not forbidden
+    (OpenAPI says nothing of parameters it does not list)."""
+    properties: Node = {}
+    required = []
+    for parameter in operation.get("parameters", []):
+        if parameter.get("in") != "query":
+            continue
+        properties[parameter["name"]] = {**parameter.get("schema", {}), "description": parameter.get("description", "")}
+        if parameter.get("required") is True:
+            required.append(parameter["name"])
+    node: Node = {"type": "object", "properties": properties}
+    if required:
+        node["required"] = required
+    return node
 
 
 def spec_resolver(components: dict[str, Node]) -> Callable[[Node], Node]:
@@ -255,6 +287,43 @@ def label(b: Node) -> str:
     return "|".join(b["type"]) or "any"
 
 
+# --- our schemas, the new ones included ------------------------------------------------------------
+
+
+def profile_schemas(profile: str) -> Any:
+    """The schemas of a profile (``conformance._schemas.Schemas``) with every file of ``PAIRS``, so that
+    ``.resolved(name)`` and ``.validator(name)`` work for the modify and list schemas too, which the loader
+    of ``conformance`` does not read (yet): every file of the profile's folder, and of the folder above it for a
+    profile in a subfolder, is registered, as ``load_schemas`` does for its four."""
+    import hashlib
+
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
+    from conformance._profiles import load_profile
+    from conformance._schemas import Schemas
+
+    base = load_profile(profile)
+    names = [name for name, _ in PAIRS]
+    if all(name in base.raw for name in names):
+        return base
+    root = base.directory
+    folders = [root, root.parent] if (root.parent / names[0]).is_file() else [root]
+    raw: dict[str, Node] = {}
+    resources = []
+    for folder in folders:
+        for name in names:
+            data = json.loads((folder / name).read_text(encoding="utf-8"))
+            Draft202012Validator.check_schema(data)
+            if folder == root:
+                raw[name] = data
+            resources.append((data["$id"], Resource.from_contents(data, default_specification=DRAFT202012)))
+    registry: Registry[Any] = Registry().with_resources(resources)
+    digest = hashlib.sha256(json.dumps([r for r, _ in resources] + [raw], sort_keys=True).encode()).hexdigest()
+    return Schemas(directory=root, raw=raw, registry=registry, digest=digest)
+
+
 # --- the comparison ------------------------------------------------------------------------------
 
 
@@ -323,11 +392,25 @@ def match_branches(ours: list[Node], spec: list[Node]) -> tuple[list[tuple[Node,
 
 
 def differences(ours: Node | None, spec: Node | None, schema: str,
-                resolve: Callable[[Node], Node]) -> list[Difference]:
-    """The differences of one of our resolved schemas from the spec's component (``None``: not in the spec)."""
+                resolve: Callable[[Node], Node], shared: dict[str, Node] | None = None) -> list[Difference]:
+    """The differences of one of our resolved schemas from the spec's component (``None``: not in the spec).
+
+    ``shared`` maps names of other components compared on their own to our resolved schema of each: where the spec
+    refers to one of them (``items: {$ref: AssistantObject}`` of a list) and ours is that very schema, the walk
+    stops, so each difference is listed once, under the component it belongs to. Where only one side is the
+    shared schema, the walk goes on, and the differences show.
+    """
     if spec is None or ours is None:
         return [Difference(schema, "(body)", "schema", ours is not None, spec is not None)]
-    return compare(canon(ours, _no_refs), canon(spec, resolve), schema)
+    kept = shared or {}
+
+    def ours_resolve(node: Node) -> Node:
+        return {} if any(node == whole for whole in kept.values()) else _no_refs(node)
+
+    def spec_resolve(node: Node) -> Node:
+        return {} if "$ref" in node and node["$ref"].rsplit("/", 1)[-1] in kept else resolve(node)
+
+    return compare(canon(ours, ours_resolve), canon(spec, spec_resolve), schema)
 
 
 # --- the decisions file and its table in schemas/README.md ----------------------------------------------

@@ -29,6 +29,7 @@ from .spec_walk import (
     compare,
     differences,
     load_spec,
+    profile_schemas,
     render_table,
     spec_resolver,
 )
@@ -55,9 +56,13 @@ def _spec(profile: str) -> tuple[dict[str, Node], Callable[[Node], Node]]:
 
 
 def found_differences(profile: str) -> list[Difference]:
+    """Every pair's differences; a component another refers to whole (the list's items: AssistantObject) is
+    compared once, as its own pair."""
     components, resolve = _spec(profile)
-    schemas = load_profile(profile)
-    return [d for ours, name in PAIRS for d in differences(schemas.resolved(ours), components.get(name), name, resolve)]
+    schemas = profile_schemas(profile)
+    ours = {name: schemas.resolved(file) for file, name in PAIRS}
+    return [d for _, name in PAIRS for d in differences(
+        ours[name], components.get(name), name, resolve, {n: tree for n, tree in ours.items() if n != name})]
 
 
 def _show(value: Any) -> str:
