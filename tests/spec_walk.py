@@ -48,11 +48,20 @@ KEYWORDS = ("type", "nullable", "enum", "minimum", "maximum", "exclusiveMinimum"
 _IGNORED = {"description", "title", "example", "examples", "format", "deprecated", "readOnly", "writeOnly"}
 _ABSENT: Any = None  # a keyword not stated; compared and written as null
 
-# Our schema files and the spec's component each is written after.
+MODIFY = "modify-assistant-request.schema.json"
+LIST_QUERY = "list-assistants-query.schema.json"
+LIST_RESPONSE = "list-assistants-response.schema.json"
+
+# Our schema files and the spec's component each is written after. "GET /assistants (query)" is no component: it
+# is that operation's query parameters as one object (``load_spec`` makes it, ``query_parameters`` says how).
 PAIRS = (("create-assistant-request.schema.json", "CreateAssistantRequest"),
          ("assistant.schema.json", "AssistantObject"),
          ("delete-assistant-response.schema.json", "DeleteAssistantResponse"),
-         ("error.schema.json", "ErrorResponse"))
+         ("error.schema.json", "ErrorResponse"),
+         (MODIFY, "ModifyAssistantRequest"),
+         (LIST_QUERY, "GET /assistants (query)"),
+         (LIST_RESPONSE, "ListAssistantsResponse"))
+QUERIES = {"GET /assistants (query)": ("/assistants", "get")}
 
 
 @dataclass(frozen=True)
@@ -74,7 +83,8 @@ class Difference:
 
 
 def load_spec(path: Path) -> dict[str, Node]:
-    """The spec's ``components.schemas``: YAML (its repeated anchors renamed) or JSON."""
+    """The spec's ``components.schemas``: YAML (its repeated anchors renamed) or JSON; with, under the names of
+    ``QUERIES``, the query parameters of those operations as one object each (``query_parameters``)."""
     text = path.read_text(encoding="utf-8")
     if path.suffix in (".yaml", ".yml"):
         import yaml
@@ -84,8 +94,30 @@ def load_spec(path: Path) -> dict[str, Node]:
         doc = yaml.safe_load(rename_repeated_anchors(text)[0])
     else:
         doc = json.loads(text)
-    schemas: dict[str, Node] = doc["components"]["schemas"]
+    schemas: dict[str, Node] = dict(doc["components"]["schemas"])
+    for name, (where, method) in QUERIES.items():
+        operation = doc["paths"].get(where, {}).get(method)
+        if operation is not None:
+            schemas[name] = query_parameters(operation)
     return schemas
+
+
+def query_parameters(operation: Node) -> Node:
+    """An operation's ``in: query`` parameters as one object schema: each parameter's ``schema`` is a property
+    (its ``description`` beside it), ``required: true`` ones are required, and other names are not forbidden
+    (OpenAPI says nothing of parameters it does not list)."""
+    properties: Node = {}
+    required = []
+    for parameter in operation.get("parameters", []):
+        if parameter.get("in") != "query":
+            continue
+        properties[parameter["name"]] = {**parameter.get("schema", {}), "description": parameter.get("description", "")}
+        if parameter.get("required") is True:
+            required.append(parameter["name"])
+    node: Node = {"type": "object", "properties": properties}
+    if required:
+        node["required"] = required
+    return node
 
 
 def spec_resolver(components: dict[str, Node]) -> Callable[[Node], Node]:
@@ -255,6 +287,19 @@ def label(b: Node) -> str:
     return "|".join(b["type"]) or "any"
 
 
+# --- our schemas, the new ones included ------------------------------------------------------------
+
+
+def profile_schemas(profile: str) -> Any:
+    """The schemas of a profile, every file of ``PAIRS`` among them (the loader reads every endpoint's schemas)."""
+    from conformance.contract.profiles import load_profile
+
+    schemas = load_profile(profile)
+    missing = [name for name, _ in PAIRS if name not in schemas.raw]
+    assert not missing, f"the loader does not read {missing}"
+    return schemas
+
+
 # --- the comparison ------------------------------------------------------------------------------
 
 
@@ -323,11 +368,25 @@ def match_branches(ours: list[Node], spec: list[Node]) -> tuple[list[tuple[Node,
 
 
 def differences(ours: Node | None, spec: Node | None, schema: str,
-                resolve: Callable[[Node], Node]) -> list[Difference]:
-    """The differences of one of our resolved schemas from the spec's component (``None``: not in the spec)."""
+                resolve: Callable[[Node], Node], shared: dict[str, Node] | None = None) -> list[Difference]:
+    """The differences of one of our resolved schemas from the spec's component (``None``: not in the spec).
+
+    ``shared`` maps names of other components compared on their own to our resolved schema of each: where the spec
+    refers to one of them (``items: {$ref: AssistantObject}`` of a list) and ours is that very schema, the walk
+    stops, so each difference is listed once, under the component it belongs to. Where only one side is the
+    shared schema, the walk goes on, and the differences show.
+    """
     if spec is None or ours is None:
         return [Difference(schema, "(body)", "schema", ours is not None, spec is not None)]
-    return compare(canon(ours, _no_refs), canon(spec, resolve), schema)
+    kept = shared or {}
+
+    def ours_resolve(node: Node) -> Node:
+        return {} if any(node == whole for whole in kept.values()) else _no_refs(node)
+
+    def spec_resolve(node: Node) -> Node:
+        return {} if "$ref" in node and node["$ref"].rsplit("/", 1)[-1] in kept else resolve(node)
+
+    return compare(canon(ours, ours_resolve), canon(spec, spec_resolve), schema)
 
 
 # --- the decisions file and its table in schemas/README.md ----------------------------------------------

@@ -34,7 +34,7 @@ def _validate(script: str, tmp_path: Path, *args: str) -> subprocess.CompletedPr
 
 
 def test_openai_responses_is_validated_in_process(tmp_path: Path) -> None:
-    result = _validate("validate-openai-responses.sh", tmp_path, "--max-examples", "2", "-k",
+    result = _validate("validate-openai-responses.sh", tmp_path, "--max-examples", "2", "--endpoint", "create", "-k",
                        "unauthorized or name or valid_requests or retrieved or malformed")
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
     matrix = tmp_path / "matrix"
@@ -58,7 +58,7 @@ def test_prism_is_validated_against_the_spec(tmp_path: Path) -> None:
     spec = ROOT.parent / "shared" / "reference" / "openai-openapi-2024-05-13.yaml"
     if not spec.is_file():
         pytest.skip(f"the 2024-05-13 spec is not at {spec}")
-    result = _validate("validate-prism.sh", tmp_path, "--max-examples", "2", "-k",
+    result = _validate("validate-prism.sh", tmp_path, "--max-examples", "2", "--endpoint", "create", "-k",
                        "unauthorized or name or retrieved or (refused and temperature)")
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
     matrix = tmp_path / "matrix"

@@ -115,3 +115,54 @@ def test_a_stale_known_mismatch_is_reported(tmp_path: Path) -> None:
     (tmp_path / source.name).write_text(json.dumps(corpus), encoding="utf-8")
     problems = judge("latest", [tmp_path / source.name])
     assert len(problems) == 1 and "now passes" in problems[0] and victim["item"] in problems[0]
+
+
+# --- the modify and list schemas against the recordings ------------------------------------------------------
+
+
+def _recorded(kind: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    for path in corpus_files():
+        for item in json.loads(path.read_text(encoding="utf-8"))["items"]:
+            if item["kind"] == kind and item["era"] == "v2":
+                yield f"{path.name}: {item['item']}", item
+
+
+def _query(target: str) -> dict[str, Any]:
+    """A recorded list request's query as the list query schema models it (limit an integer)."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    pairs = dict(parse_qsl(urlsplit(target).query))
+    return {k: int(v) if k == "limit" and v.isdigit() else v for k, v in pairs.items()}
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_real_list_answer_fits_the_list_schemas(profile: str) -> None:
+    """Each recorded v2 list answer passes the list answer schema, its first_id and last_id are its first and last
+    items' ids (LIST-FIRST-LAST-ID), and the query that asked for it passes the list query schema."""
+    from .spec_walk import LIST_QUERY, LIST_RESPONSE, profile_schemas
+
+    schemas = profile_schemas(profile)
+    answer, query = schemas.validator(LIST_RESPONSE), schemas.validator(LIST_QUERY)
+    problems, seen = [], 0
+    for where, item in _recorded("list"):
+        seen += 1
+        response = item["response"]
+        for validator, obj in ((answer, response), (query, _query(item["request"]["path"]))):
+            error = _first_error(validator, obj)
+            if error is not None:
+                problems.append(f"{where}: {error}")
+        if response["data"] and (response["first_id"], response["last_id"]) != (
+                response["data"][0]["id"], response["data"][-1]["id"]):
+            problems.append(f"{where}: first_id/last_id are not the ids of data's first and last items")
+    assert seen >= 30 and problems == []
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_real_modify_request_fits_the_modify_schema(profile: str) -> None:
+    """The bodies the SDKs' suites sent to POST /v1/assistants/{id} (and the API took) pass the modify schema."""
+    from .spec_walk import MODIFY, profile_schemas
+
+    validator = profile_schemas(profile).validator(MODIFY)
+    bodies = [(where, item["request"]["body"]) for where, item in _recorded("modify") if "body" in item["request"]]
+    problems = [f"{where}: {error}" for where, body in bodies if (error := _first_error(validator, body)) is not None]
+    assert len(bodies) >= 8 and problems == []

@@ -9,6 +9,7 @@ from jsonschema import Draft202012Validator
 
 from conformance.contract.requirements import catalog, format_path
 from conformance.contract.schemas import ASSISTANT, DELETE, ERROR, REQUEST, SchemaError, iter_nodes, load_schemas
+from conformance.endpoints import RESOURCES
 
 CONSTRAINTS = {"maxLength", "maxItems", "maxProperties", "minimum", "maximum", "pattern", "enum", "oneOf",
                "required", "default", "type"}
@@ -110,11 +111,14 @@ def test_request_requirements_are_placed_in_the_request_only() -> None:
     request alone, and a response requirement's from the answer's body and top-level fields."""
     schemas = load_schemas()
     own: dict[str, set[str]] = {}
-    for path, node in iter_nodes(schemas.request):
-        for keyword, spec in node.get("x-req", {}).items():
-            own.setdefault(spec["id"], set()).add(f"{format_path(path)}:{keyword}")
+    requests = {}
+    for op in (op for resource in RESOURCES for op in resource.operations if op.request or op.query):
+        requests[op.request or op.query] = op
+        for path, node in iter_nodes(schemas.request_for(op.name)):
+            for keyword, spec in node.get("x-req", {}).items():
+                own.setdefault(spec["id"], set()).add(f"{format_path(path)}:{keyword}")
     for req in catalog().values():
-        if req.schema == REQUEST:
+        if req.schema in requests:
             assert set(req.places) == own[req.id], req.id
         else:
             assert all(_field_of(p, False).count(".") == 0 and "[]" not in p for p in req.places), req.id

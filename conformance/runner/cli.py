@@ -25,7 +25,7 @@ from pluggy import HookimplMarker
 
 from conformance._meta import DISTRIBUTION
 from conformance.contract.profiles import DEFAULT_PROFILE, PROFILES
-from conformance.endpoints import SUITES
+from conformance.endpoints import RESOURCES, SUITES
 from conformance.selftest.rehearsal import THROTTLE_HEADERS
 
 __all__ = ["main"]
@@ -150,6 +150,8 @@ def _parser() -> argparse.ArgumentParser:
 
     requirements = sub.add_parser("requirements", help="list the requirement catalog derived from the schemas")
     requirements.add_argument("--profile", default=DEFAULT_PROFILE, choices=PROFILES, help="the schema set")
+    requirements.add_argument("--endpoint", action="append", choices=SUITES,
+                              help="only the requirements this selection judges (repeatable; default: all)")
 
     merge = sub.add_parser("merge", help="merge compliance.json files of shards of one run")
     merge.add_argument("reports", nargs="+", help="compliance.json files")
@@ -414,7 +416,16 @@ def _requirements(ns: argparse.Namespace) -> int:
     from conformance.contract.requirements import catalog
     from conformance.runner.state import suite_schemas
 
-    return _print_lines(f"{req.id:38} {req.doc}" for req in catalog(suite_schemas(ns.profile)).values())
+    chosen = frozenset(ns.endpoint) if ns.endpoint else None
+    found = catalog(suite_schemas(ns.profile), chosen).values()
+    every = {op.label for resource in RESOURCES for op in resource.operations}
+    width = max(len(_where(req.operations, every)) for req in found)
+    return _print_lines(f"{req.id:38} {_where(req.operations, every):{width}}  {req.doc}" for req in found)
+
+
+def _where(operations: Sequence[str], every: set[str]) -> str:
+    """The operations a requirement is judged on, as method and path; "every operation" for a rule of all."""
+    return "every operation" if set(operations) == every else ", ".join(operations)
 
 
 def _merge(ns: argparse.Namespace) -> int:
