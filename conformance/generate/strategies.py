@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import strategies as st
 
 from conformance.contract.schemas import Node
+from conformance.generate.hypothesis_seam import source_independent
 
 __all__ = ["Pools", "UnsupportedSchema", "minimal", "source_independent", "text_alphabet", "valid"]
 
@@ -267,37 +267,3 @@ def minimal_object(node: Node, pools: Pools, include: str | None = None) -> dict
         chosen = next((b for b in branches if include in b.get("required", [])), branches[0])
         keys += [k for k in chosen["required"] if k not in keys]
     return {k: minimal(props[k], pools) for k in keys if k != include and k in props}
-
-
-# --- determinism --------------------------------------------------------------------------------
-
-
-@contextmanager
-def source_independent() -> Iterator[None]:
-    """Generation that depends on the seed, schemas and settings only, not on which code is loaded.
-
-    Hypothesis (6.170 here) also draws literals it finds in the source of every "local" module imported
-    (one not in site-packages): any edited string in this package, or in a user's conftest, changed the
-    requests sent for the same seed, and a replay run by plain pytest drew other values than the recording
-    made by ``conformance run``, which imports other modules. Measured here (2026-11-25, Hypothesis
-    6.170.17): five of 293 cassettes recorded with ``conformance run`` missed requests when replayed with
-    ``pytest --pyargs``. Hypothesis's fixed built-in constants stay; only the local ones are left out.
-    """
-    try:
-        from hypothesis.internal.conjecture import providers
-        from hypothesis.internal.constants_ast import Constants
-    except ImportError:  # an older Hypothesis, without local constants
-        yield
-        return
-    original = getattr(providers, "_get_local_constants", None)
-    if original is None:
-        yield
-        return
-    empty = Constants()
-    providers._get_local_constants = lambda: empty
-    providers.CONSTANTS_CACHE.cache.clear()  # pools already built from local constants
-    try:
-        yield
-    finally:
-        providers._get_local_constants = original
-        providers.CONSTANTS_CACHE.cache.clear()

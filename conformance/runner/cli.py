@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import argparse
 import errno
-import math
 import os
 import socket
 import sys
 import tempfile
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from pluggy import HookimplMarker
 from conformance._meta import DISTRIBUTION
 from conformance.contract.profiles import DEFAULT_PROFILE, PROFILES
 from conformance.endpoints import RESOURCES, SUITES
+from conformance.runner.options import add_run_arguments, cli_type, count, pytest_args, seconds
 from conformance.selftest.rehearsal import THROTTLE_HEADERS
 
 __all__ = ["main"]
@@ -51,40 +51,13 @@ class _CannotServe(Exception):
     """``serve`` cannot listen where it was asked to (the message says why)."""
 
 
-def _count(least: int) -> Callable[[str], int]:
-    """An argparse type: a whole number, at least ``least``."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid whole number: {text!r}") from None
-        if value < least:
-            raise argparse.ArgumentTypeError(f"must be at least {least}, not {value}")
-        return value
-    return parse
-
-
-def _seconds(positive: bool = False) -> Callable[[str], float]:
-    """An argparse type: a finite number of seconds, >= 0 (> 0 when ``positive``)."""
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
-        if not (math.isfinite(value) and (value > 0 if positive else value >= 0)):
-            raise argparse.ArgumentTypeError(f"must be a number of seconds {'>' if positive else '>='} 0, "
-                                             f"not {text}")
-        return value
-    return parse
-
-
 def _port(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid port: {text!r}") from None
+        raise ValueError(f"invalid port: {text!r}") from None
     if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is 0-65535 (0: any free port), not {value}")
+        raise ValueError(f"a port is 0-65535 (0: any free port), not {value}")
     return value
 
 
@@ -106,41 +79,19 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from conformance.transport.cassettes import RECORD_MODES
-
     parser = _Parser(prog="conformance", description="Conformance suite for POST /v1/assistants.")
     parser.add_argument("--version", action="version", version=f"conformance {_version()} ({DISTRIBUTION})")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser("run", help="run the suite against a target (default: the embedded reference server)",
                          epilog=_EXIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    run.add_argument("--target", help="base URL, e.g. http://127.0.0.1:8000/v1 (default: embedded reference server)")
-    run.add_argument("--api-key", help="API key (default: $OPENAI_API_KEY)")
-    run.add_argument("--target-name", help="the target's name in reports")
-    run.add_argument("--seed", type=int, default=0, help="generation seed (default 0)")
-    run.add_argument("--max-examples", type=_count(1), default=25, help="examples per property (default 25)")
-    run.add_argument("--timeout", type=_seconds(positive=True), default=30.0,
-                     help="seconds per exchange, connect to last byte (default 30)")
-    run.add_argument("--report-dir", default="reports", help="where reports go (default ./reports)")
-    run.add_argument("--model", action="append", help="a model the target serves (repeatable)")
-    run.add_argument("--file-id", action="append", help="a file ID the target knows (repeatable)")
-    run.add_argument("--vector-store-id", action="append", help="a vector store ID the target knows (repeatable)")
-    run.add_argument("--no-files", action="store_true", help="the target has no files: send no file IDs")
-    run.add_argument("--clock-skew", type=_seconds(), help="seconds created_at may differ from this clock (default 60)")
-    run.add_argument("--record-mode", choices=RECORD_MODES,
-                     help="record and replay a cassette per test (vcrpy's modes: 'none' replays only, 'once' records "
-                          "tests without a cassette, 'new_episodes' records what is missing, 'all' re-records). "
-                          "Default: no cassettes")
-    run.add_argument("--cassette-dir", help="where cassettes are (default: cassettes/<target name>/)")
-    run.add_argument("--replay", metavar="DIR", help="replay the cassettes in DIR, offline: "
-                                                      "--record-mode none --cassette-dir DIR")
-    _add_realworld(run)
+    add_run_arguments(run)
     run.add_argument("-k", dest="select", help="only tests matching this pytest -k expression")
     run.add_argument("-v", "--verbose", action="count", default=0, help="more output")
     run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after '--': more pytest arguments")
 
     serve = sub.add_parser("serve", help="serve the reference implementation on loopback")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=_port, default=8000, help="default 8000; 0: any free port")
+    serve.add_argument("--port", type=cli_type(_port), default=8000, help="default 8000; 0: any free port")
     serve.add_argument("--api-key", action="append", help="an accepted API key (repeatable; default: the test key)")
     serve.add_argument("--catalog", action="store_true",
                        help="also serve every broken server of the self-test catalog at /broken/NAME/v1 (and the "
@@ -166,86 +117,35 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_realworld(run: argparse.ArgumentParser) -> None:
-    """Options for real-world targets (see the README, 'Real-world targets')."""
-    run.add_argument("--profile", default=DEFAULT_PROFILE, choices=PROFILES,
-                     help=f"the contract: {DEFAULT_PROFILE} (documentation of May 2024, default) or latest (today's spec)")
-    run.add_argument("--endpoint", action="append", choices=SUITES,
-                     help="only this selection's tests (repeatable): create (POST /v1/assistants and the GET and "
-                          "DELETE its ids promise), modify (POST /v1/assistants/{id}), list (GET /v1/assistants); "
-                          "default: all")
-    run.add_argument("--pools", metavar="FILE", help="models, file IDs and vector store IDs from a JSON file")
-    run.add_argument("--max-requests", type=_count(1), metavar="N",
-                     help="never send more than N requests, cleanup included; the tests past it are skipped")
-    run.add_argument("--max-retries", type=_count(0), default=3, metavar="N",
-                     help="retries of a request answered 429 (default 3)")
-    run.add_argument("--max-wait", type=_seconds(), default=60.0, metavar="S",
-                     help="longest wait a 429 may ask for, in seconds (default 60)")
-    run.add_argument("--transport", metavar="MODULE:FACTORY",
-                     help="an in-process target: a callable returning an httpx transport (module:name or file.py:name)")
-    run.add_argument("--max-target-errors", type=_count(0), default=3, metavar="N",
-                     help="stop after N tests in a row end in a target error (default 3; 0 never stops)")
-    run.add_argument("--dry-run", action="store_true",
-                     help="send nothing; print what would be sent and how many requests")
-
-
-def _realworld_args(ns: argparse.Namespace) -> list[str]:
-    args = ["--profile", ns.profile, "--max-retries", str(ns.max_retries), "--max-wait", str(ns.max_wait),
-            "--max-target-errors", str(ns.max_target_errors)]
-    for endpoint in ns.endpoint or ():
-        args.append(f"--endpoint={endpoint}")
-    for flag, value in (("--pools", ns.pools), ("--max-requests", ns.max_requests), ("--transport", ns.transport)):
-        if value is not None:
-            args.append(f"{flag}={value}")
-    if ns.dry_run:
-        args.append("--dry-run")
-    return args
-
-
 def _add_serve_rehearsal(serve: argparse.ArgumentParser) -> None:
     """Serve options that rehearse real-world conditions (see ``_rehearsal``)."""
     serve.add_argument("--profile", default=DEFAULT_PROFILE, choices=PROFILES, help="the contract the server follows")
     serve.add_argument("--inspect", action="store_true",
                        help="serve GET /_inspect: the request count and the ids in the store (for tests)")
-    serve.add_argument("--latency", type=_seconds(), default=0.0, metavar="S", help="answer every request S seconds late")
-    serve.add_argument("--throttle", type=_count(0), default=0, metavar="N",
+    serve.add_argument("--latency", type=cli_type(seconds()), default=0.0, metavar="S",
+                       help="answer every request S seconds late")
+    serve.add_argument("--throttle", type=cli_type(count(0)), default=0, metavar="N",
                        help="answer every N-th request 429 (default 0: never)")
-    serve.add_argument("--throttle-wait", type=_seconds(), default=1.0, metavar="S",
+    serve.add_argument("--throttle-wait", type=cli_type(seconds()), default=1.0, metavar="S",
                        help="the wait a 429 asks for, in seconds (default 1)")
     serve.add_argument("--throttle-header", default="retry-after", choices=THROTTLE_HEADERS,
                        help="the header that says how long to wait (default retry-after)")
 
 
 def _run_args(ns: argparse.Namespace) -> list[str]:
-    report_dir = Path(ns.report_dir)
-    args = ["--pyargs", "conformance.suite", "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning",
-            f"--report-dir={ns.report_dir}", f"--junitxml={report_dir / 'junit.xml'}",
-            f"--alluredir={report_dir / 'allure-results'}", "--clean-alluredir", "-o", "junit_suite_name=conformance",
-            "--seed", str(ns.seed), "--max-examples", str(ns.max_examples), "--request-timeout", str(ns.timeout)]
-    args.append("-q" if not ns.verbose else "-" + "v" * ns.verbose)
-    args += ["--tb=short" if ns.verbose else "--tb=line"]
-    if ns.target is not None:  # an empty --target is an error, not the embedded server
-        args.append(f"--target-url={ns.target}")
-    if ns.api_key:
-        args.append(f"--api-key={ns.api_key}")  # "=": a value may start with "-" (or "@", which pytest reads as a file)
-    if ns.target_name:
-        args.append(f"--target-name={ns.target_name}")
-    for flag, values in (("--model", ns.model), ("--file-id", ns.file_id), ("--vector-store-id", ns.vector_store_id)):
-        for value in values or ():
-            args.append(f"{flag}={value}")
-    if ns.no_files:
-        args.append("--no-files")
-    if ns.clock_skew is not None:
-        args.append(f"--clock-skew={ns.clock_skew}")
+    """The pytest arguments of ``conformance run``: the reports' plumbing, then the table's options
+    (``runner.options``), then -k, -v and what follows '--'."""
     if ns.replay:
         if ns.record_mode not in (None, "none") or ns.cassette_dir not in (None, ns.replay):
             raise _UsageError("--replay DIR means --record-mode none --cassette-dir DIR; give one or the other")
         ns.record_mode, ns.cassette_dir = "none", ns.replay
-    if ns.record_mode:
-        args.append(f"--record-mode={ns.record_mode}")
-    if ns.cassette_dir:
-        args.append(f"--cassette-dir={ns.cassette_dir}")
-    args += _realworld_args(ns)
+    report_dir = Path(ns.report_dir)
+    args = ["--pyargs", "conformance.suite", "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning",
+            f"--junitxml={report_dir / 'junit.xml'}", f"--alluredir={report_dir / 'allure-results'}",
+            "--clean-alluredir", "-o", "junit_suite_name=conformance"]
+    args.append("-q" if not ns.verbose else "-" + "v" * ns.verbose)
+    args += ["--tb=short" if ns.verbose else "--tb=line"]
+    args += pytest_args(vars(ns))  # an empty --target is passed on: it is an error, not the embedded server
     if ns.select:
         args += ["-k", ns.select]
     extra = list(ns.pytest_args)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import os
 import re
 import shlex
@@ -25,6 +24,7 @@ from conformance.contract.schemas import Schemas, documented_models
 from conformance.endpoints import SUITES
 from conformance.generate.pools import PoolsFileError, read_pools
 from conformance.generate.strategies import Pools
+from conformance.runner.options import UNKNOWN_MODEL, public_url, record_args
 from conformance.transport import cassettes as _cassettes
 from conformance.transport.inprocess import transport_factory
 from conformance.transport.limits import Limits
@@ -34,6 +34,8 @@ EMBEDDED = "embedded reference server"
 REPLAY_BASE = "http://replay.invalid/v1"  # the embedded target when replaying: nothing listens, nothing is sent
 REPLAY_KEY = "conformance-replayed-key"  # the key of a replay given none: nothing is sent, so none is needed
 IN_PROCESS_URL = "http://in-process.invalid/v1"
+IN_PROCESS = "in-process target"
+IN_PROCESS_DIR = "in-process-target"  # under cassettes/, for an in-process target given no --target-name
 @dataclass(frozen=True)
 class RunConfig:
     """Everything a run needs, read once from the command line and the environment."""
@@ -64,6 +66,11 @@ class RunConfig:
     def replay_only(self) -> bool:
         return self.record_mode == "none"
 
+    @property
+    def default_target_name(self) -> str:
+        """The name the target has when --target-name gives none (the re-record command leaves it out then)."""
+        return default_target_name(self.target_url, self.transport)
+
 
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
@@ -80,21 +87,33 @@ def _pools_file(config: pytest.Config) -> dict[str, Any]:
         raise pytest.UsageError(str(exc)) from None
 
 
+def default_target_name(url: str | None, transport: str | None) -> str:
+    """A target's name when --target-name gives none: its host, else what it is."""
+    if url is not None:
+        return httpx.URL(url).host or "target"
+    return IN_PROCESS if transport else EMBEDDED
+
+
+def default_cassette_dir(name: str, url: str | None, transport: str | None, named: bool) -> Path:
+    """cassettes/<target name>/; cassettes/reference/ (the committed recording) for the embedded reference server
+    only: an in-process target is not the reference, and its recordings must not land on the reference's."""
+    if url is None and transport is None:
+        return Path("cassettes") / _cassettes.directory_name(name, embedded=True)
+    if url is None and not named:
+        return Path("cassettes") / IN_PROCESS_DIR
+    return Path("cassettes") / _cassettes.directory_name(name, embedded=False)
+
+
 def read_config(config: pytest.Config, schemas: Schemas) -> RunConfig:
+    """The run's configuration. The values were checked as pytest parsed them (``Option.parse``); what is
+    checked here is what one value cannot say alone: a URL from the environment, the pools file, a budget
+    split between workers, a transport that cannot be loaded, options that do not fit together."""
     opt = config.getoption
-    url = opt("--target-url")
+    url = opt("--target")
     if url is None:
         url = _env("CONFORMANCE_TARGET_URL")
     if url is not None:
         _check_url(url)
-    max_examples = opt("--max-examples")
-    if max_examples < 1:
-        raise pytest.UsageError(f"--max-examples must be at least 1, not {max_examples}")
-    timeout = opt("--request-timeout")
-    if not (0 < timeout < math.inf):
-        raise pytest.UsageError(f"the timeout must be a positive number of seconds, not {timeout!r}")
-    if not (0 <= opt("--clock-skew") < math.inf):
-        raise pytest.UsageError(f"the clock skew must be a number of seconds >= 0, not {opt('--clock-skew')!r}")
     from_file = _pools_file(config)
     no_files = opt("--no-files") or from_file.get("no_files", False)
     files = () if no_files else (tuple(opt("--file-id") or from_file.get("file_ids", ())) or
@@ -102,7 +121,7 @@ def read_config(config: pytest.Config, schemas: Schemas) -> RunConfig:
     stores = () if no_files else (tuple(opt("--vector-store-id") or from_file.get("vector_store_ids", ())) or
                                   (() if "vector_store_ids" in from_file else None))
     unknown = opt("--unknown-model")
-    if unknown == "conformance-unknown-model":
+    if unknown == UNKNOWN_MODEL:
         unknown = from_file.get("unknown_model", unknown)
     pools = Pools(
         models=tuple(opt("--model") or from_file.get("models") or documented_models(schemas)),
@@ -111,7 +130,6 @@ def read_config(config: pytest.Config, schemas: Schemas) -> RunConfig:
         unknown_model=unknown,
     )
     max_requests = opt("--max-requests")
-    _check_counts(opt)
     workers = getattr(config, "workerinput", {}).get("workercount")
     if max_requests is not None and workers:  # pytest-xdist: each worker spends its share of the budget
         if max_requests < workers:
@@ -121,53 +139,37 @@ def read_config(config: pytest.Config, schemas: Schemas) -> RunConfig:
         limits = Limits(max_requests, opt("--max-retries"), opt("--max-wait"))
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
-    if opt("--transport") is not None and not opt("--dry-run"):
+    transport = opt("--transport")
+    if transport is not None and not opt("--dry-run"):
         try:  # a factory that cannot be had is bad usage: one line before any test, no report claiming a score
-            transport_factory(opt("--transport"))
+            transport_factory(transport)
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
         except Exception as exc:  # the file's own code raised while it was loaded
-            raise pytest.UsageError(f"--transport {opt('--transport')!r}: loading it raised "
+            raise pytest.UsageError(f"--transport {transport!r}: loading it raised "
                                     f"{type(exc).__name__}: {exc}") from None
-    in_process = opt("--transport") is not None or opt("--dry-run")
+    in_process = transport is not None or opt("--dry-run")
     if opt("--dry-run") and opt("--record-mode") not in (None, "none"):
         raise pytest.UsageError("--dry-run sends nothing: it cannot record cassettes (drop --record-mode)")
     report_dir = opt("--report-dir")
     if report_dir:
         _check_report_dir(Path(report_dir))
-    name = opt("--target-name") or (EMBEDDED if url is None else (httpx.URL(url).host or "target"))
-    cassette_dir = Path(opt("--cassette-dir") or Path("cassettes") / _cassettes.directory_name(name, url is None))
+    name = opt("--target-name") or default_target_name(url, transport)
+    cassette_dir = Path(opt("--cassette-dir") or default_cassette_dir(name, url, transport, bool(opt("--target-name"))))
     if opt("--record-mode") == "none" and not cassette_dir.is_dir():
         raise pytest.UsageError(f"--record-mode none replays cassettes, but {cassette_dir} is not a folder; record "
                                 "them first with --record-mode once, or name the folder with --cassette-dir")
-    if opt("--target-name"):
-        name = opt("--target-name")
-    elif url is None:
-        name = "in-process target" if opt("--transport") else EMBEDDED
-    else:
-        name = httpx.URL(url).host or "target"
     # An in-process target or a dry run never gets the key from the environment: nothing needs it.
     key = opt("--api-key") or (None if in_process else _env("OPENAI_API_KEY"))
     return RunConfig(
-        target_url=url, api_key=key, timeout=timeout,
-        seed=opt("--seed"), max_examples=max_examples, pools=pools, clock_skew=opt("--clock-skew"),
+        target_url=url, api_key=key, timeout=opt("--timeout"),
+        seed=opt("--seed"), max_examples=opt("--max-examples"), pools=pools, clock_skew=opt("--clock-skew"),
         report_dir=Path(report_dir) if report_dir else None, target_name=name,
         record_mode=opt("--record-mode"), cassette_dir=cassette_dir,
-        limits=limits, dry_run=opt("--dry-run"), transport=opt("--transport"), profile=opt("--profile"),
+        limits=limits, dry_run=opt("--dry-run"), transport=transport, profile=opt("--profile"),
         endpoints=frozenset(opt("--endpoint") or SUITES),
         max_target_errors=opt("--max-target-errors"),
     )
-
-
-def _check_counts(opt: Any) -> None:
-    """Counts and durations that make no sense are refused, named as the user typed them."""
-    for flag, least in (("--max-requests", 1), ("--max-retries", 0), ("--max-target-errors", 0)):
-        value = opt(flag)
-        if value is not None and value < least:
-            raise pytest.UsageError(f"{flag} must be at least {least}, not {value}")
-    wait = opt("--max-wait")
-    if not (0 <= wait < math.inf):
-        raise pytest.UsageError(f"--max-wait must be a number of seconds >= 0, not {wait!r}")
 
 
 def _check_url(url: str) -> None:
@@ -198,10 +200,6 @@ def _check_report_dir(path: Path) -> None:
 # --- what a cassette says about the run that made it ----------------------------------------------
 
 
-def _public(url: str) -> str:
-    return str(httpx.URL(url).copy_with(username=None, password=None, query=None))
-
-
 def cassette_settings(cfg: RunConfig, schemas_digest: str, test: str) -> dict[str, Any]:
     """A cassette's top-level metadata: the settings that decide the requests (``SETTINGS``), and more."""
     pools = json.dumps(dataclasses.asdict(cfg.pools), sort_keys=True).encode()
@@ -209,27 +207,14 @@ def cassette_settings(cfg: RunConfig, schemas_digest: str, test: str) -> dict[st
         "conformance": __version__, "hypothesis": hypothesis.__version__, "seed": cfg.seed,
         "max_examples": cfg.max_examples, "schemas_sha256": schemas_digest,
         "pools_sha256": hashlib.sha256(pools).hexdigest(), "test": test, "target": cfg.target_name,
-        "target_url": _public(cfg.target_url) if cfg.target_url else None, "record_command": record_command(cfg, None),
+        "target_url": public_url(cfg.target_url) if cfg.target_url else None, "record_command": record_command(cfg, None),
     }
 
 
 def record_command(cfg: RunConfig, test: str | None) -> str:
-    """The command that records what the cassettes lack (only ``test``, when pytest's -k can name it)."""
-    parts = ["conformance", "run"]
-    if cfg.target_url:
-        parts += ["--target", _public(cfg.target_url)]
-        if cfg.target_name != (httpx.URL(cfg.target_url).host or "target"):
-            parts += ["--target-name", cfg.target_name]
-    parts += ["--record-mode", "new_episodes", "--cassette-dir", str(cfg.cassette_dir),
-              "--seed", str(cfg.seed), "--max-examples", str(cfg.max_examples)]
-    pools = cfg.pools
-    if pools.models != documented_models():
-        parts += [arg for model in pools.models for arg in ("--model", model)]
-    if pools.file_ids == () and pools.vector_store_ids == ():
-        parts.append("--no-files")
-    else:
-        parts += [arg for file_id in pools.file_ids or () for arg in ("--file-id", file_id)]
-        parts += [arg for store in pools.vector_store_ids or () for arg in ("--vector-store-id", store)]
+    """The command that records what the cassettes lack (only ``test``, when pytest's -k can name it): the
+    options that decide the requests (``Option.recorded`` in ``runner.options``), never the key."""
+    parts = ["conformance", "run", *record_args(cfg)]
     if test and re.fullmatch(r"[\w:+\-.\[\]\\/]+", test):  # the characters of a -k identifier
         parts += ["-k", test]
     return shlex.join(parts)

@@ -17,6 +17,7 @@ from conformance.checks.core import Context, deleted, preflight
 from conformance.contract.profiles import DEFAULT_PROFILE, load_profile, profile_dir
 from conformance.contract.requirements import catalog
 from conformance.contract.schemas import SchemaError, Schemas, documented_models
+from conformance.generate.hypothesis_seam import set_storage_home
 from conformance.generate.probes import probes, valid_requests
 from conformance.generate.strategies import Pools
 from conformance.results.ledger import Ledger
@@ -193,13 +194,11 @@ def hypothesis_home() -> None:
     the user's cache directory instead, unless $HYPOTHESIS_STORAGE_DIRECTORY says where."""
     if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
         return
-    from hypothesis.configuration import set_hypothesis_home_dir
-
     try:
         cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     except RuntimeError:  # no home directory
         cache = Path(tempfile.gettempdir())
-    set_hypothesis_home_dir(cache / "conformance" / "hypothesis")
+    set_storage_home(cache / "conformance" / "hypothesis")
 
 
 def state(config: pytest.Config) -> RunState:

@@ -26,8 +26,8 @@ from conformance.checks.core import (
     unauthorized,
     unique_id,
 )
+from conformance.generate.hypothesis_seam import skip_database_key, source_independent
 from conformance.generate.probes import Probe, valid_requests
-from conformance.generate.strategies import source_independent
 from conformance.runner.config import SHRINK_BUDGET
 from conformance.runner.state import RunState
 from conformance.transport.client import Exchange, TargetError, encode
@@ -85,7 +85,7 @@ def explore(run: RunState, strategy: st.SearchStrategy[Any], body: Callable[[Any
     # Without a database Hypothesis never reads the test's database key, yet derives it from the test's
     # source on every call (inspect.getsource and tokenize: a few ms, a second or so of a default run).
     # A key given beforehand skips that; an attribute Hypothesis ignores would only cost the time again.
-    setattr(test, "_hypothesis_internal_database_key", None)
+    skip_database_key(test)
     try:
         with source_independent():
             test()
