@@ -11,7 +11,11 @@ out=${OUT:-docs/mocks/openai-responses}
 if [ ! -x "$venv/bin/python" ]; then
   "${PYTHON:-python3}" -m venv "$venv"
 fi
-if ! "$venv/bin/python" -c "import openai_responses, conformance" 2>/dev/null \
+# conformance as installed there must be this clone's, entry points included (a stale editable install names
+# modules that moved)
+if ! "$venv/bin/python" -c "import importlib, importlib.metadata as m, openai_responses, conformance.runner.plugin
+[importlib.import_module(e.value.split(':')[0]) for e in m.entry_points(group='pytest11') if e.name == 'conformance']" \
+     2>/dev/null \
    || [ "$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("openai-responses"))')" != "$version" ]; then
   grep -v '^openai==' constraints.txt > "$venv/constraints.txt"
   if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -c "$venv/constraints.txt" \
@@ -24,7 +28,7 @@ fi
 work=${REPORT_DIR:-reports/mocks/openai-responses}  # the whole run's output; the matrix is copied to $out
 mkdir -p "$out" "$work"
 code=0
-"$venv/bin/conformance" run --transport scripts/mocks/openai_responses_target.py:transport \
+"$venv/bin/python" -m conformance run --transport scripts/mocks/openai_responses_target.py:transport \
   --target http://openai-responses.invalid/v1 --target-name "openai-responses $version (in-process)" \
   --pools scripts/mocks/openai-responses.pools.json \
   --report-dir "$work" "$@" || code=$?

@@ -41,7 +41,7 @@ def test_two_workers_on_the_reference_report_one_conforming_run(reference_url: s
 
 
 def test_two_workers_on_a_broken_server_name_its_requirement(catalog_url: str, tmp_path: Path) -> None:
-    code, report, _ = _xdist(f"{catalog_url}/broken/name-max-257/v1", tmp_path)
+    code, report, _ = _xdist(f"{catalog_url}/broken/name-max-257/v1", tmp_path, "--endpoint", "create")
     assert code == 1
     assert _failed(report) == {"REQ-NAME-MAXLEN"}
     failure = next(r for r in report["requirements"] if r["id"] == "REQ-NAME-MAXLEN")["failure"]

@@ -172,6 +172,7 @@ class Ledger:
             row: dict[str, Any] = {
                 "id": rid, "verdict": self.verdict(rid), "checks": sorted(self.checks.get(rid, ())),
                 "examples": self.examples[rid], "doc": req.doc, "schema": req.schema, "places": list(req.places),
+                "operations": list(req.operations),
             }
             if rid in self.failures:
                 row["failures"] = self.failure_counts[rid]
@@ -181,7 +182,7 @@ class Ledger:
             if rid not in self.requirements:
                 rows.append({"id": rid, "verdict": "failed", "checks": sorted(self.checks.get(rid, ())),
                              "examples": self.examples[rid], "doc": "(a requirement outside the endpoints selected)",
-                             "schema": "", "places": [], "failures": self.failure_counts[rid],
+                             "schema": "", "places": [], "operations": [], "failures": self.failure_counts[rid],
                              "failure": finding.to_json()})
         summary = summarise(rows, list(self.target_errors), list(incomplete), no_verdict)
         out = {"target": target, "requirements": rows, "summary": summary}

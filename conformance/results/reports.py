@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from conformance.endpoints import RESOURCES, SUITES
 from conformance.transport.secrets import mask, visible
 
 __all__ = ["REPORT_FILES", "REPORT_VERSION", "headline", "outcome", "render_html", "render_markdown", "visible", "write_reports"]
@@ -167,12 +168,22 @@ def _md_failure(row: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def scope(report: dict[str, Any]) -> str:
+    """What the run tested: the operation of each selection it ran (``POST /v1/assistants`` for create), or the
+    resource's path when it ran them all."""
+    chosen = report.get("run", {}).get("endpoints") or list(SUITES)
+    resource = RESOURCES[0]
+    if set(chosen) >= set(SUITES):
+        return f"{resource.op('create').label} and the rest of /v1/{resource.name}"
+    return ", ".join(resource.op(name).label for name in SUITES if name in chosen)
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     """The report for a PR comment or a CI job summary: headline, table, then the failures with curl lines."""
     summary = report["summary"]
     mark = "✅" if summary["conforms"] else "❌"
     rows = _rows(report)
-    out = [f"## {mark} POST /v1/assistants: {headline(report)}", "",
+    out = [f"## {mark} {scope(report)}: {headline(report)}", "",
            f"{_details(report)}. Target {_code(report['target'])}; {_md(_run_line(report))}.", ""]
     for message in summary["target_errors"]:
         out += ["**Target error:**", _fence(_clip(message, _MD_BODY)), ""]
@@ -287,13 +298,13 @@ def render_html(report: dict[str, Any]) -> str:
         for key, text in filters
     )
     errors = "".join(f"<pre>{_h(message)}</pre>" for message in summary["target_errors"])
-    title = f"POST /v1/assistants conformance: {headline(report)}"
+    title = f"{scope(report)} conformance: {headline(report)}"
     return "".join([
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
         "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">",
         f"<title>{_h(title)}</title><style>{_CSS}</style></head><body>",
-        "<header><h1>POST /v1/assistants conformance</h1>",
+        f"<header><h1>{_h(scope(report))} conformance</h1>",
         f"<p class=\"headline {'good' if summary['conforms'] else 'bad'}\" id=\"headline\">{_h(headline(report))}</p>",
         f"<p class=\"meta\">{_h(_details(report))}</p>",
         f"<p class=\"meta\">target <code>{_h(report['target'])}</code> ({_h(report.get('run', {}).get('target_name', ''))}); "

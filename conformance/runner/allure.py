@@ -1,8 +1,8 @@
 """Allure: labels and evidence for the suite's tests, and the Allure HTML report built from them.
 
 With ``--alluredir`` (``conformance run`` always passes it), every suite test is labelled so the report
-groups by endpoint, field and requirement: epic ``POST /v1/assistants``, feature the probed field path (or
-the property the test checks), story the requirement IDs it is about, severity from those requirements.
+groups by endpoint, field and requirement: epic the operation (``POST /v1/assistants``, ``GET
+/v1/assistants``, ...), feature the probed field path (or the property the test checks), story the requirement IDs it is about, severity from those requirements.
 Each failing example attaches its request, response, curl line and, for the echo and default checks, a diff
 of expected against actual; every test records how many examples it ran. Without ``--alluredir`` nothing
 here is registered, so it costs nothing.
@@ -28,6 +28,7 @@ from allure_commons.logger import AllureFileLogger
 from allure_commons.types import AttachmentType
 
 from conformance.checks.core import findings_of
+from conformance.endpoints import RESOURCES, SUITES
 from conformance.results.ledger import Finding
 from conformance.results.reports import headline, request_text, response_text
 from conformance.transport.secrets import mask
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ["EPIC", "ReportToolError", "active", "build_html", "find_allure", "install", "severity"]
 
-EPIC = "POST /v1/assistants"
+EPIC = RESOURCES[0].op(SUITES[0]).label  # the epic of a test of the default selection (create)
 ALLURE_INSTALL = ("the Allure command line is not installed; install it with 'npm install allure-commandline' "
                   "(or 'bash scripts/install-report-tools.sh'); it needs Java")
 _CRITICAL = {"x-accept", "x-reject", "x-malformed", "x-no-5xx", "x-auth", "x-json"}
@@ -211,7 +212,8 @@ def _label(item: pytest.Item, run: RunState, before: _Before, exc: BaseException
         stories = failed or exercised
         feature = getattr(item, "originalname", item.name).removeprefix("test_").replace("_", " ")
     stories = [r for r in dict.fromkeys(stories) if r in catalog]
-    _dynamic.epic(EPIC)
+    endpoint = item.get_closest_marker("endpoint")
+    _dynamic.epic(RESOURCES[0].op(str(endpoint.args[0])).label if endpoint is not None else EPIC)
     _dynamic.feature(feature)
     if stories:
         _dynamic.story(*stories)

@@ -92,19 +92,22 @@ def _select_endpoints(config: pytest.Config, items: list[pytest.Item]) -> None:
 def _schedule(items: list[pytest.Item]) -> None:
     """Put the tests marked with a phase in run order, in the places they hold in ``items`` (other tests keep
     theirs): by phase, then probes breadth-first over requirements (``Probe.schedule``). A defect then shows
-    within the first requests that can show it, which matters when a budget or ``-x`` cuts a run short."""
+    within the first requests that can show it, which matters when a budget or ``-x`` cuts a run short.
+    Within a phase, the selections in their order (create, the default focus, first: ``SUITES``)."""
     slots = [i for i, item in enumerate(items) if item.get_closest_marker("phase") is not None]
 
-    def key(item: pytest.Item) -> tuple[int, tuple[Any, ...]]:
+    def key(item: pytest.Item) -> tuple[int, int, tuple[Any, ...]]:
         marker = item.get_closest_marker("phase")
         assert marker is not None
         first = int(marker.args[0])
         rest = int(marker.args[1]) if len(marker.args) > 1 else first
+        endpoint = item.get_closest_marker("endpoint")
+        rank = SUITES.index(str(endpoint.args[0])) if endpoint is not None else 0
         callspec = getattr(item, "callspec", None)
         probe = callspec.params.get("probe") if callspec is not None else None
         if isinstance(probe, Probe):
-            return (first if probe.rank == 0 else rest, probe.schedule)
-        return (first, ())
+            return (first if probe.rank == 0 else rest, rank, probe.schedule)
+        return (first, rank, ())
 
     ordered = sorted((items[i] for i in slots), key=key)
     for i, item in zip(slots, ordered, strict=True):

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from conformance.endpoints import SUITES
 from conformance.generate.probes import Probe
 from conformance.results.reports import REPORT_VERSION, headline, write_reports
 from conformance.runner.config import EMBEDDED, SHRINK_BUDGET, cassette_settings, record_command
@@ -63,6 +64,7 @@ def _run_extra(run: RunState) -> dict[str, Any]:
     limits = run.config.limits
     return {
         "profile": run.config.profile,
+        "endpoints": [name for name in SUITES if name in run.config.endpoints],
         "budget": {"max_requests": limits.max_requests, "exhausted": budget_spent(run),
                    "tests_skipped": tally(run)["budget_skipped"]},
         "rate_limited_retries": run.api.rate_limited if run.api else 0,
