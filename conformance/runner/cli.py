@@ -180,6 +180,9 @@ def _add_realworld(run: argparse.ArgumentParser) -> None:
                      help="stop after N tests in a row end in a target error (default 3; 0 never stops)")
     run.add_argument("--dry-run", action="store_true",
                      help="send nothing; print what would be sent and how many requests")
+    run.add_argument("--concurrency", type=_count(1), default=1, metavar="N",
+                     help="up to N requests in flight; tests still run in order, with the same requests and verdicts "
+                          "(default 1: one at a time, as a rate-limited target prefers)")
 
 
 def _realworld_args(ns: argparse.Namespace) -> list[str]:
@@ -190,6 +193,8 @@ def _realworld_args(ns: argparse.Namespace) -> list[str]:
             args.append(f"{flag}={value}")
     if ns.dry_run:
         args.append("--dry-run")
+    if ns.concurrency != 1:
+        args.append(f"--concurrency={ns.concurrency}")
     return args
 
 

@@ -53,6 +53,14 @@ class RunConfig:
     transport: str | None = None
     profile: str = DEFAULT_PROFILE
     max_target_errors: int = 3  # target errors in a row that stop the run (0: never stop)
+    concurrency: int = 1  # requests in flight at most (``transport/concurrency.py``)
+
+    @property
+    def sends_ahead(self) -> bool:
+        """Whether requests are sent ahead: N > 1 against a target over the network, and no cassette replays
+        (a replay sends nothing; 'once' and 'new_episodes' replay part, so a request sent ahead may be wasted)."""
+        return (self.concurrency > 1 and not self.dry_run and self.transport is None
+                and self.record_mode in (None, "all"))
 
     @property
     def embedded(self) -> bool:
@@ -152,13 +160,13 @@ def read_config(config: pytest.Config, schemas: Schemas) -> RunConfig:
         report_dir=Path(report_dir) if report_dir else None, target_name=name,
         record_mode=opt("--record-mode"), cassette_dir=cassette_dir,
         limits=limits, dry_run=opt("--dry-run"), transport=opt("--transport"), profile=opt("--profile"),
-        max_target_errors=opt("--max-target-errors"),
+        max_target_errors=opt("--max-target-errors"), concurrency=opt("--concurrency"),
     )
 
 
 def _check_counts(opt: Any) -> None:
     """Counts and durations that make no sense are refused, named as the user typed them."""
-    for flag, least in (("--max-requests", 1), ("--max-retries", 0), ("--max-target-errors", 0)):
+    for flag, least in (("--max-requests", 1), ("--max-retries", 0), ("--max-target-errors", 0), ("--concurrency", 1)):
         value = opt(flag)
         if value is not None and value < least:
             raise pytest.UsageError(f"{flag} must be at least {least}, not {value}")

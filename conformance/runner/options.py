@@ -67,6 +67,9 @@ def _addoption_realworld(group: Any) -> None:
                          "transport, called with base_url= if it takes it")
     group.addoption("--max-target-errors", type=int, default=3, metavar="N",
                     help="stop after N tests in a row end in a target error (default 3; 0 never stops)")
+    group.addoption("--concurrency", type=int, default=1, metavar="N",
+                    help="up to N requests in flight: tests still run one at a time, in order, and the requests "
+                         "known beforehand are sent ahead (same requests, same verdicts). Default 1: one at a time")
     group.addoption("--dry-run", action="store_true",
                     help="send nothing: the reference answers in the target's place; print what would be sent")
 

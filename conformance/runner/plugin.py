@@ -33,7 +33,9 @@ __all__ = ["RunConfig", "RunState", "state", "suite_schemas"]
 
 _SETUP_ERROR = pytest.StashKey[pytest.UsageError]()
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "probes(*expect): parametrize 'probe' with the probes that expect these outcomes")
+    config.addinivalue_line("markers", "probes(*expect): parametrize 'probe' with the probes that expect these outcomes; "
+                                       "the test sends POST /assistants with each of the probe's fixed values, in "
+                                       "order, with the run's key (so --concurrency may send them ahead)")
     config.addinivalue_line("markers", "phase(first, rest=first): run this test in that phase of the run (lower "
                                        "first); a probe that leads its requirement in 'first', the others in 'rest'")
     _allure.install(config, lambda: config.stash.get(STATE, None))
@@ -92,6 +94,29 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if suite_collected(session.config):
         run = session.config.stash[STATE]
         run.suite_tests = {item.nodeid for item in session.items if "conformance" in getattr(item, "fixturenames", ())}
+        if run.config.concurrency > 1:
+            _plan(run, [item for item in session.items if item.nodeid in run.suite_tests])
+
+
+def _plan(run: RunState, items: list[pytest.Item]) -> None:
+    """The requests known before the run, for ``--concurrency`` (``transport/concurrency.py``): a probe test
+    sends ``POST /assistants`` with each of its probe's fixed values, in order, and stops at the first failure,
+    so only probes with one value to send are planned (a second value is sent only if the first passed). A test
+    with no plan is a barrier: the planned tests between two barriers make a segment."""
+    segment, previous = 0, False
+    for order, item in enumerate(items):
+        callspec = getattr(item, "callspec", None)
+        probe = callspec.params.get("probe") if callspec is not None else None
+        values = None
+        if isinstance(probe, Probe) and probe.values is not None and item.get_closest_marker("probes") is not None:
+            values = probe.values[:max(1, min(probe.max_examples, run.config.max_examples))]
+        planned = values is not None and len(values) == 1
+        segment += planned and not previous
+        run.places[item.nodeid] = (order, segment if planned else None)
+        if planned:
+            assert values is not None
+            run.plan.append((order, segment, values[0]))
+        previous = planned
 
 
 @pytest.fixture(scope="session")
@@ -138,6 +163,7 @@ def conformance_cassette(conformance_run: RunState, request: pytest.FixtureReque
 @pytest.fixture
 def conformance(conformance_run: RunState, conformance_cassette: Any, request: pytest.FixtureRequest) -> RunState:
     conformance_run.context.test = request.node.nodeid
+    conformance_run.reach(request.node.nodeid)
     conformance_run.examples = 0
     return conformance_run
 

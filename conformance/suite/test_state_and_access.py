@@ -179,6 +179,7 @@ def test_assistants_created_during_the_run_read_back(conformance: RunState) -> N
         retrieved_same(ctx, api.retrieve(assistant_id), api.answers[assistant_id])
         raise_findings(ctx.take())
 
+    api.read_ahead(ids)  # --concurrency: reads of ids no later test changes may leave ahead
     check_each(conformance, tuple(ids), body)
 
 
