@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from conformance.checks.core import findings_of
+from conformance.generate.draws import draws
 from conformance.generate.probes import Probe, probes
 from conformance.runner import allure as _allure
 from conformance.runner.config import RunConfig, cassette_settings
@@ -100,23 +101,24 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 def _plan(run: RunState, items: list[pytest.Item]) -> None:
     """The requests known before the run, for ``--concurrency`` (``transport/concurrency.py``): a probe test
-    sends ``POST /assistants`` with each of its probe's fixed values, in order, and stops at the first failure,
-    so only probes with one value to send are planned (a second value is sent only if the first passed). A test
-    with no plan is a barrier: the planned tests between two barriers make a segment."""
+    sends ``POST /assistants`` with each of its probe's examples, in order (its fixed values, or the ones
+    Hypothesis draws for the run's seed, drawn here beforehand: ``draws``), and stops at the first failure
+    (then the rest, if sent ahead, go unused and the cleanup deletes what they created). Every other test is a
+    barrier: no request planned after it leaves before it begins. The planned tests between two barriers
+    make a segment."""
     segment, previous = 0, False
     for order, item in enumerate(items):
         callspec = getattr(item, "callspec", None)
         probe = callspec.params.get("probe") if callspec is not None else None
-        values = None
-        if isinstance(probe, Probe) and probe.values is not None and item.get_closest_marker("probes") is not None:
-            values = probe.values[:max(1, min(probe.max_examples, run.config.max_examples))]
-        planned = values is not None and len(values) == 1
-        segment += planned and not previous
-        run.places[item.nodeid] = (order, segment if planned else None)
-        if planned:
-            assert values is not None
-            run.plan.append((order, segment, values[0]))
-        previous = planned
+        values: list[Any] | None = None
+        if isinstance(probe, Probe) and item.get_closest_marker("probes") is not None:
+            limit = max(1, min(probe.max_examples, run.config.max_examples))
+            values = list(probe.values[:limit]) if probe.values is not None else \
+                draws(probe.strategy, run.config.seed, limit, shrink=False)
+        segment += values is not None and not previous
+        run.places[item.nodeid] = (order, segment if values is not None else None)
+        run.plan.extend((order, segment, value) for value in values or ())
+        previous = values is not None
 
 
 @pytest.fixture(scope="session")

@@ -448,15 +448,28 @@ class Api:
         if isinstance(body, dict) and isinstance(body.get("id"), str) and body["id"] not in self.created:
             self.created.append(body["id"])
 
+    def create_ahead(self, payloads: Iterable[Any]) -> None:
+        """Creates the test under way is about to send, one after another: with ``--concurrency`` they may leave
+        ahead (a create touches no other id). A test that stops early leaves some unused: the cleanup deletes
+        what they created."""
+        if self.ahead is not None:
+            self.ahead.announce([self.planned("POST", "/assistants", p, has_body=True) for p in payloads])
+
     def read_ahead(self, ids: Iterable[str]) -> None:
-        """GETs of these ids are about to be sent, one after another and independent of each other: with
-        ``--concurrency`` they may leave ahead (reads of ids no later test changes)."""
+        """GETs of these ids, about to be sent one after another and independent of each other (reads)."""
+        self._ids_ahead("GET", ids)
+
+    def delete_ahead(self, ids: Iterable[str]) -> None:
+        """DELETEs of these ids, each deleted once and read by no later request of the run."""
+        self._ids_ahead("DELETE", ids)
+
+    def _ids_ahead(self, method: str, ids: Iterable[str]) -> None:
         if self.ahead is None:
             return
         planned = []
         for assistant_id in ids:
             try:
-                planned.append(self.planned("GET", f"/assistants/{_id_in_path(assistant_id)}"))
+                planned.append(self.planned(method, f"/assistants/{_id_in_path(assistant_id)}"))
             except TargetError:
                 break  # the test says so when it gets there
         self.ahead.announce(planned)
