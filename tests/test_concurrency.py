@@ -132,3 +132,15 @@ def test_a_request_claimed_gets_the_answer_sent_ahead_with_its_times() -> None:
     assert ahead.claim(plan[4].key) is None  # past the budget: never sent ahead, the test sends it itself
     ahead.close()
     assert sorted(seen) == ["/x/0", "/x/1", "/x/2"]
+
+
+def test_cassettes_recorded_at_n_8_replay_with_the_same_verdicts(tmp_path: Path) -> None:
+    """Answers sent ahead are recorded as usual (with the times they were sent): a replay sends nothing and
+    judges them the same."""
+    cassettes = tmp_path / "cassettes"
+    recorded = run("--record-mode", "all", "--cassette-dir", str(cassettes), "--report-dir", str(tmp_path / "rec"),
+                   *FAST, "--concurrency", "8")
+    replayed = run("--replay", str(cassettes), "--report-dir", str(tmp_path / "rep"), *FAST)
+    assert recorded.returncode == replayed.returncode == 0, replayed.stdout[-2000:]
+    assert verdicts(tmp_path / "rec") == verdicts(tmp_path / "rep")
+    assert len(list(cassettes.rglob("*.yaml"))) > 300  # a cassette per test
