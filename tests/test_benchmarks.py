@@ -62,3 +62,14 @@ def test_the_benchmark_server_counts_requests_per_mount() -> None:
         httpx.get(root + "/broken/id-reused/v1/assistants/x", headers=headers)
         httpx.get(root + "/broken/id-reused/v1/assistants/y", headers=headers)
         assert httpx.get(root + "/_bench/counts").json() == {"": 1, "/broken/id-reused": 2}
+
+
+def test_the_latency_benchmark_counts_a_run_at_the_server() -> None:
+    """``python -m benchmarks.latency``'s pieces: a served latency, a run at a concurrency, counted server-side."""
+    from benchmarks.latency import served, suite
+
+    with served(0.0) as root:
+        figures = suite(root, 4)
+    assert figures["outcome"] == "conforms", figures
+    assert figures["requests"] > 500
+    assert set(figures["verdicts"].values()) == {"passed"}

@@ -2,7 +2,8 @@
 
 With ``--alluredir`` (``conformance run`` always passes it), every suite test is labelled so the report
 groups by endpoint, field and requirement: epic the operation (``POST /v1/assistants``, ``GET
-/v1/assistants``, ...), feature the probed field path (or the property the test checks), story the requirement IDs it is about, severity from those requirements.
+/v1/assistants``, ...), feature the probed field path (or the property the test checks), story the
+requirement IDs it is about, severity from those requirements.
 Each failing example attaches its request, response, curl line and, for the echo and default checks, a diff
 of expected against actual; every test records how many examples it ran. Without ``--alluredir`` nothing
 here is registered, so it costs nothing.

@@ -57,6 +57,14 @@ class RunConfig:
     profile: str = DEFAULT_PROFILE
     endpoints: frozenset[str] = frozenset(SUITES)  # the selections run (--endpoint)
     max_target_errors: int = 3  # target errors in a row that stop the run (0: never stop)
+    concurrency: int = 1  # requests in flight at most (``transport/concurrency.py``)
+
+    @property
+    def sends_ahead(self) -> bool:
+        """Whether requests are sent ahead: N > 1 against a target over the network, and no cassette replays
+        (a replay sends nothing; 'once' and 'new_episodes' replay part, so a request sent ahead may be wasted)."""
+        return (self.concurrency > 1 and not self.dry_run and self.transport is None
+                and self.record_mode in (None, "all"))
 
     @property
     def embedded(self) -> bool:
@@ -168,7 +176,7 @@ def read_config(config: pytest.Config, schemas: Schemas) -> RunConfig:
         record_mode=opt("--record-mode"), cassette_dir=cassette_dir,
         limits=limits, dry_run=opt("--dry-run"), transport=transport, profile=opt("--profile"),
         endpoints=frozenset(opt("--endpoint") or SUITES),
-        max_target_errors=opt("--max-target-errors"),
+        max_target_errors=opt("--max-target-errors"), concurrency=opt("--concurrency"),
     )
 
 

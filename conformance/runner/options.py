@@ -245,6 +245,10 @@ OPTIONS: tuple[Option, ...] = (
            recorded=lambda cfg: cfg.transport),
     Option("--max-target-errors", parse=count(0), default=3, metavar="N",
            help="stop after N tests in a row end in a target error (default 3; 0 never stops)"),
+    Option("--concurrency", parse=count(1), default=1, metavar="N",
+           help="up to N requests in flight: tests still run one at a time, in order, and the requests known "
+                "beforehand are sent ahead (same requests, same verdicts). Default 1: one at a time, as a "
+                "rate-limited target prefers"),
     Option("--dry-run", flag=True,
            help="send nothing: the reference answers in the target's place; print what would be sent"),
 )

@@ -14,6 +14,7 @@ import pytest
 
 from conformance.checks.core import findings_of
 from conformance.endpoints import SUITES
+from conformance.generate.draws import draws
 from conformance.generate.probes import Probe, probes
 from conformance.runner import allure as _allure
 from conformance.runner.config import RunConfig, cassette_settings
@@ -37,7 +38,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "endpoint(name): the selection (--endpoint) this suite test belongs to; "
                                        "without it, the first (create)")
     config.addinivalue_line("markers", "probes(*expect, operation='create'): parametrize 'probe' with the probes of "
-                                       "that operation's request that expect these outcomes")
+                                       "that operation's request that expect these outcomes; for create, the test "
+                                       "sends POST /assistants with each of the probe's fixed values, in order, "
+                                       "with the run's key (so --concurrency may send them ahead)")
     config.addinivalue_line("markers", "phase(first, rest=first): run this test in that phase of the run (lower "
                                        "first); a probe that leads its requirement in 'first', the others in 'rest'")
     _allure.install(config, lambda: config.stash.get(STATE, None))
@@ -119,6 +122,32 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if suite_collected(session.config):
         run = session.config.stash[STATE]
         run.suite_tests = {item.nodeid for item in session.items if "conformance" in getattr(item, "fixturenames", ())}
+        if run.config.concurrency > 1:
+            _plan(run, [item for item in session.items if item.nodeid in run.suite_tests])
+
+
+def _plan(run: RunState, items: list[pytest.Item]) -> None:
+    """The requests known before the run, for ``--concurrency`` (``transport/concurrency.py``): a create probe
+    test sends ``POST /assistants`` with each of its probe's examples, in order (its fixed values, or the ones
+    Hypothesis draws for the run's seed, drawn here beforehand: ``draws``), and stops at the first failure
+    (then the rest, if sent ahead, go unused and the cleanup deletes what they created). Every other test is a
+    barrier: no request planned after it leaves before it begins. The planned tests between two barriers
+    make a segment."""
+    segment, previous = 0, False
+    for order, item in enumerate(items):
+        callspec = getattr(item, "callspec", None)
+        probe = callspec.params.get("probe") if callspec is not None else None
+        values: list[Any] | None = None
+        marker = item.get_closest_marker("probes")
+        # only create's probes are one create per example (modify's and list's send other requests: barriers)
+        if isinstance(probe, Probe) and marker is not None and marker.kwargs.get("operation", "create") == "create":
+            limit = max(1, min(probe.max_examples, run.config.max_examples))
+            values = list(probe.values[:limit]) if probe.values is not None else \
+                draws(probe.strategy, run.config.seed, limit, shrink=False)
+        segment += values is not None and not previous
+        run.places[item.nodeid] = (order, segment if values is not None else None)
+        run.plan.extend((order, segment, value) for value in values or ())
+        previous = values is not None
 
 
 @pytest.fixture(scope="session")
@@ -165,6 +194,7 @@ def conformance_cassette(conformance_run: RunState, request: pytest.FixtureReque
 @pytest.fixture
 def conformance(conformance_run: RunState, conformance_cassette: Any, request: pytest.FixtureRequest) -> RunState:
     conformance_run.context.test = request.node.nodeid
+    conformance_run.reach(request.node.nodeid)
     conformance_run.examples = 0
     return conformance_run
 

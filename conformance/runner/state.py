@@ -17,6 +17,7 @@ from conformance.checks.core import Context, deleted, preflight
 from conformance.contract.profiles import DEFAULT_PROFILE, load_profile, profile_dir
 from conformance.contract.requirements import catalog
 from conformance.contract.schemas import SchemaError, Schemas, documented_models
+from conformance.endpoints import RESOURCES
 from conformance.generate.hypothesis_seam import set_storage_home
 from conformance.generate.probes import probes, valid_requests
 from conformance.generate.strategies import Pools
@@ -24,9 +25,12 @@ from conformance.results.ledger import Ledger
 from conformance.runner.config import IN_PROCESS_URL, REPLAY_BASE, REPLAY_KEY, RunConfig, read_config
 from conformance.selftest.reference import DEFAULT_API_KEY, ReferenceServer, create_app
 from conformance.transport import cassettes as _cassettes
-from conformance.transport.client import Api, Exchange, Target, open_client
+from conformance.transport.client import MAX_BODY, Api, Exchange, Target, open_client
+from conformance.transport.concurrency import Ahead
+from conformance.transport.deadline import DeadlineTransport
 from conformance.transport.inprocess import DryRunTransport, load_transport
 from conformance.transport.interrupts import INTERRUPTS
+from conformance.transport.limits import retry_wait
 from conformance.transport.secrets import register
 from conformance.transport.server import ServerThread
 
@@ -65,6 +69,10 @@ class RunState:
     remote: dict[str, int] = field(default_factory=dict)  # the workers' counts, summed (``WIRE_COUNTS``)
     verdict: tuple[str | None, list[str]] = (None, [])  # (no verdict, incomplete reasons), decided at the end
     shared: dict[str, Any] = field(default_factory=dict)  # what tests of one kind share (modify's target)
+    # --concurrency: the requests known before the run (order of the test, segment, payload), and each test's
+    # place (order, segment; None for a test with no plan), from the plugin's collection (``_concurrency``)
+    plan: list[tuple[int, int, object]] = field(default_factory=list)
+    places: dict[str, tuple[int, int | None]] = field(default_factory=dict)
 
     def _judge_cleanup(self, answers: list[tuple[str, Exchange]]) -> None:
         """Each DELETE of the cleanup is judged like any other: the target returned these ids and never saw
@@ -118,14 +126,37 @@ class RunState:
             # tests that derive credentials from the key make the same requests as the recording run did.
             target = Target(cfg.target_url, cfg.api_key or (REPLAY_KEY if cfg.replay_only else None), cfg.timeout,
                             cfg.target_name)
-        live = None if cfg.replay_only else (lambda: open_client(target, transport))
+        ahead = self._ahead() if cfg.sends_ahead and not self.worker and not cfg.replay_only else None
+        live = None if cfg.replay_only else (lambda: open_client(target, ahead or transport))
         self.transport = _cassettes.CassetteTransport(live, _cassettes.Scrubber([target.api_key]))
         self.client = open_client(target, self.transport)
         self.api = Api(self.client, target, cfg.limits)
+        if ahead is not None:
+            self.api.attach(ahead)
+            create = RESOURCES[0].op("create").path
+            ahead.plan(self.api.planned("POST", create, payload, has_body=True, order=order, segment=segment)
+                       for order, segment, payload in self.plan)
         INTERRUPTS.install()
         # No request of its own to see whether the target is there: the run's first request tells (a target
         # that does not answer it ends the run, exit 2: see the suite's target_down).
         return self.api
+
+    def _ahead(self) -> Ahead:
+        """The senders of ``--concurrency N`` (``transport/concurrency.py``), over a pool of N + 2 connections."""
+        cfg = self.config
+
+        def build(planned: Any) -> httpx.Request:
+            assert self.client is not None
+            return self.client.build_request(planned.method, planned.url, content=planned.body,
+                                             headers=dict(planned.headers))
+
+        return Ahead(DeadlineTransport(cfg.timeout, cfg.concurrency + 2), cfg.concurrency, build, max_body=MAX_BODY,
+                     wait_of=lambda headers: min(retry_wait(headers, 0), cfg.limits.max_wait))
+
+    def reach(self, nodeid: str) -> None:
+        """A test begins: the requests sent ahead may now include its segment's (``Ahead.reach``)."""
+        if self.api is not None and self.api.ahead is not None and nodeid in self.places:
+            self.api.ahead.reach(*self.places[nodeid])
 
     def observe_valid(self, ex: Exchange) -> None:
         """Count an answer to a valid request (a run whose every one was 401/403 has a refused key)."""
@@ -156,6 +187,8 @@ class RunState:
             self.cleanup_failed, answers = self.api.cleanup()
             if self.no_verdict is None:
                 self._judge_cleanup(answers)
+            if self.api.ahead is not None:
+                self.api.ahead.close()
         if self.client is not None:
             self.client.close()
         if self.transport is not None:

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from conformance.checks.core import (
@@ -26,7 +25,8 @@ from conformance.checks.core import (
     unauthorized,
     unique_id,
 )
-from conformance.generate.hypothesis_seam import skip_database_key, source_independent
+from conformance.generate.draws import draws, seeded
+from conformance.generate.hypothesis_seam import source_independent
 from conformance.generate.probes import Probe, valid_requests
 from conformance.runner.config import SHRINK_BUDGET
 from conformance.runner.state import RunState
@@ -47,10 +47,11 @@ class _Found(BaseException):
 
 
 def explore(run: RunState, strategy: st.SearchStrategy[Any], body: Callable[[Any], None], max_examples: int,
-            *, shrink: bool = True) -> None:
+            *, shrink: bool = True, creates: bool = False) -> None:
     """Run ``body`` on examples of ``strategy``, seeded by the run, without a database. A failure is shrunk
     (within ``SHRINK_BUDGET`` requests); with ``shrink=False`` the first failing example ends the test as it
-    is, with no request after it."""
+    is, with no request after it. ``creates``: ``body`` begins with ``api.create(example)``, so with
+    ``--concurrency`` the examples are drawn beforehand and their creates may leave ahead (``draws``)."""
 
     failing: set[bytes] = set()
     spent = 0
@@ -75,17 +76,10 @@ def explore(run: RunState, strategy: st.SearchStrategy[Any], body: Callable[[Any
             failing.add(key)
             raise
 
-    test = settings(
-        max_examples=max_examples, database=None, deadline=None, print_blob=False,
-        suppress_health_check=list(HealthCheck),
-        # explain re-runs failures traced, to name suite lines
-        phases=[p for p in Phase if p is not Phase.explain and (shrink or p is not Phase.shrink)],
-    )(seed(run.config.seed)(given(strategy)(guarded)))
+    test = seeded(guarded, strategy, run.config.seed, max_examples, shrink)
     error: str | None = None
-    # Without a database Hypothesis never reads the test's database key, yet derives it from the test's
-    # source on every call (inspect.getsource and tokenize: a few ms, a second or so of a default run).
-    # A key given beforehand skips that; an attribute Hypothesis ignores would only cost the time again.
-    skip_database_key(test)
+    if creates and run.api is not None and run.api.ahead is not None:
+        run.api.create_ahead(draws(strategy, run.config.seed, max_examples, shrink))
     try:
         with source_independent():
             test()
@@ -97,8 +91,11 @@ def explore(run: RunState, strategy: st.SearchStrategy[Any], body: Callable[[Any
         settle(run, error)
 
 
-def check_each(run: RunState, values: tuple[Any, ...], body: Callable[[Any], None]) -> None:
-    """Run ``body`` on each of ``values`` in turn, without Hypothesis; stops at the first failure."""
+def check_each(run: RunState, values: tuple[Any, ...], body: Callable[[Any], None], *, creates: bool = False) -> None:
+    """Run ``body`` on each of ``values`` in turn, without Hypothesis; stops at the first failure. ``creates``:
+    ``body`` begins with ``api.create(value)``, which ``--concurrency`` may send ahead."""
+    if creates and run.api is not None:
+        run.api.create_ahead(values)
     error: str | None = None
     try:
         for value in values:
@@ -126,7 +123,7 @@ def run_probe(run: RunState, probe: Probe, body: Callable[[Any], None]) -> None:
     is the evidence: a probe is minimal by construction (the simplest request reaching the probed value), so
     shrinking would spend requests to change little."""
     limit = max(1, min(probe.max_examples, run.config.max_examples))
-    if probe.values is not None:
+    if probe.values is not None:  # with --concurrency, planned at collection, drawn ones too (``plugin._plan``)
         check_each(run, probe.values[:limit], body)
     else:
         explore(run, probe.strategy, body, limit, shrink=False)
@@ -224,7 +221,7 @@ def test_created_assistant_can_be_retrieved_and_deleted(conformance: RunState) -
         raise_findings(ctx.take())
 
     explore(conformance, valid_requests(conformance.config.pools, conformance.schemas), body,
-            max(1, min(5, conformance.config.max_examples)))
+            max(1, min(5, conformance.config.max_examples)), creates=True)
 
 
 @pytest.mark.phase(4)
@@ -236,7 +233,7 @@ def test_valid_requests_are_accepted_and_echoed(conformance: RunState) -> None:
         verify_created(conformance, api.create(payload), payload, None)
 
     explore(conformance, valid_requests(conformance.config.pools, conformance.schemas), body,
-            conformance.config.max_examples)
+            conformance.config.max_examples, creates=True)
 
 
 @pytest.mark.phase(5)

@@ -426,7 +426,10 @@ class CassetteTransport(httpx.BaseTransport):
             self._record(cassette, vcr_request, failed)
             raise
         recorded = _serialized(response, raw, truncated)
-        recorded[TIMES] = {"started": started, "ended": time.time()}
+        ended = time.time()
+        # An answer sent ahead (``_concurrency``) carries when it was really sent and answered: recorded as such.
+        started, ended = response.extensions.get("conformance.times", (started, ended))
+        recorded[TIMES] = {"started": started, "ended": ended}
         return _recorded_response(self._record(cassette, vcr_request, recorded), replayed=False)
 
     def _record(self, cassette: Cassette, request: VcrRequest, recorded: dict[str, Any]) -> dict[str, Any]:

@@ -10,8 +10,9 @@ import json
 import re
 import shlex
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote, unquote, urlencode
@@ -21,6 +22,7 @@ from vcr.errors import CannotOverwriteExistingCassetteException
 
 from conformance.contract.wire import encode
 from conformance.endpoints import RESOURCES
+from conformance.transport.concurrency import TICKET, Ahead, Answer, Planned, Slot
 from conformance.transport.interrupts import INTERRUPTS, CleanupAbandoned
 from conformance.transport.limits import BudgetExhausted, Limits, retry_wait
 from conformance.transport.secrets import mask, mask_bytes
@@ -246,6 +248,40 @@ class Api:
         self.limits = limits or Limits()
         self.rate_limited = 0  # 429 answers waited out and retried
         self.answers: dict[str, Any] = {}  # each created id's create answer, for reading back (see ``_record``)
+        self.ahead: Ahead | None = None  # --concurrency N > 1: requests sent ahead (``attach``)
+        self._lock: Any = threading.RLock()  # the budget's count and reserve, shared with ``ahead``'s senders
+        self._deleting: set[str] = set()  # ids whose DELETE was sent ahead and not yet seen by the cleanup
+
+    def attach(self, ahead: Ahead) -> None:
+        """Send planned requests ahead (``_concurrency``): charged to this budget when they leave, under one lock
+        with the senders' queue, so the count and the DELETEs held back for cleanup are never off."""
+        self.ahead = ahead
+        self._lock = ahead.lock
+        ahead.charge = self._charge_ahead
+
+    def planned(self, method: str, path: str, payload: Any = None, *, has_body: bool = False,
+                api_key: Any = _DEFAULT, order: int = 0, segment: int = 0) -> Planned:
+        """The request ``send`` would make for these arguments, as a plan entry for ``ahead``."""
+        headers = self._headers(api_key, has_body)
+        return Planned(method, path, self._url(path), tuple(headers.items()), encode(payload) if has_body else None,
+                       order, segment)
+
+    def _charge(self, method: str, path: str) -> None:
+        with self._lock:
+            self.limits.admit(self.requests, self._reserved(method, path))
+            self.requests += 1
+
+    def _charge_ahead(self, planned: Planned) -> bool:
+        """Called by ``ahead`` (holding the lock) before a request leaves: admitted and counted, or False."""
+        with self._lock:
+            try:
+                self.limits.admit(self.requests, self._reserved(planned.method, planned.path))
+            except BudgetExhausted:
+                return False
+            self.requests += 1
+            if planned.method == "DELETE" and planned.path.startswith(_ITEM_PREFIX):
+                self._deleting.add(_path_id(planned.path))
+            return True
 
     def _masked(self, text: str) -> str:
         return mask(text, self.target.api_key)
@@ -272,30 +308,51 @@ class Api:
         attempt = 0
         while True:
             INTERRUPTS.check()
-            self.limits.admit(self.requests, self._reserved(method, path))
+            if self.ahead is None:
+                self._charge(method, path)
+                slot = None
             with INTERRUPTS.deferred():
-                exchange = self._exchange(method, path, payload, has_body, api_key)
-                if method == "POST" and path == _CREATE.path:
-                    self._record(exchange)
-                elif method == "POST" and path.startswith(_ITEM_PREFIX) and 200 <= exchange.received.status < 300:
-                    self._modified(_path_id(path.split("?")[0]), exchange)
-                elif method == "DELETE" and exchange.received.status == 200:  # forgotten before an interrupt lands
-                    self._forget(_path_id(path))
+                if self.ahead is not None:  # sent ahead already (and charged then), or sent now and charged here
+                    slot = self.ahead.claim(self.planned(method, path, payload, has_body=has_body, api_key=api_key).key)
+                    if slot is None:
+                        self._charge(method, path)
+                try:
+                    exchange = self._exchange(method, path, payload, has_body, api_key, slot)
+                    with self._lock:
+                        if method == "POST" and path == _CREATE.path:
+                            self._record(exchange)
+                        elif method == "POST" and path.startswith(_ITEM_PREFIX) and 200 <= exchange.received.status < 300:
+                            self._modified(_path_id(path.split("?")[0]), exchange)
+                        elif method == "DELETE" and exchange.received.status == 200:  # forgotten before an interrupt
+                            self._forget(_path_id(path))
+                finally:
+                    if self.ahead is not None:
+                        with self._lock:
+                            self.ahead.release(slot)
+                            if method == "DELETE":
+                                self._deleting.discard(_path_id(path))
             if exchange.received.status != 429:
                 self.answered += 1
                 self.unserved += exchange.received.unserved()
                 return exchange
-            time.sleep(self._wait_429(exchange, attempt))
+            wait = self._wait_429(exchange, attempt)
+            if self.ahead is not None:
+                self.ahead.pause(wait)  # every sender waits too
+            time.sleep(wait)
             attempt += 1
             self.rate_limited += 1
 
     def _reserved(self, method: str, path: str) -> int:
         """Requests to hold back for cleanup: a DELETE per assistant still to delete, one more for a create."""
-        reserved = len(self.created)
-        if method == "DELETE" and path.startswith(_ITEM_PREFIX) and _path_id(path) in self.created:
+        deleting = self._deleting
+        reserved = len([i for i in self.created if i not in deleting]) if deleting else len(self.created)
+        if method == "DELETE" and path.startswith(_ITEM_PREFIX) and _path_id(path) in self.created \
+                and _path_id(path) not in deleting:
             reserved -= 1
         if method == "POST" and path == _CREATE.path:
             reserved += 1
+        if self.ahead is not None:
+            reserved += self.ahead.pending_creates()
         return reserved
 
     def _record(self, exchange: Exchange) -> None:
@@ -332,7 +389,8 @@ class Api:
                               f"{self.limits.max_wait:g} s")
         return wait
 
-    def _exchange(self, method: str, path: str, payload: Any, has_body: bool, api_key: Any) -> Exchange:
+    def _exchange(self, method: str, path: str, payload: Any, has_body: bool, api_key: Any,
+                  slot: Slot | None = None) -> Exchange:
         url = self._url(path)
         body = encode(payload) if has_body else None
         headers = self._headers(api_key, has_body)
@@ -342,10 +400,10 @@ class Api:
             shown["Authorization"] = api_key.shown
         sent = Sent(method, url, shown, body, payload)
         started = time.time()
-        self.requests += 1
         status: int | None = None
+        extensions = {TICKET: slot} if slot is not None else None
         try:
-            with self.client.stream(method, url, content=body, headers=headers) as response:
+            with self.client.stream(method, url, content=body, headers=headers, extensions=extensions) as response:
                 status = response.status_code
                 data, truncated = _read_capped(response.iter_raw())
                 encoding = response.headers.get("content-encoding", "")
@@ -409,6 +467,54 @@ class Api:
             self.created.remove(assistant_id)
         self.answers.pop(assistant_id, None)
 
+    def _adopt(self, answer: Answer) -> None:
+        """An assistant a create sent ahead made, which no test saw: the cleanup deletes it."""
+        if answer.error is not None or not 200 <= answer.status < 300:
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in answer.headers}
+        try:
+            data = _decode(answer.body, headers.get("content-encoding", ""))
+            body = json.loads(data)
+        except (TargetError, ValueError):
+            return
+        if isinstance(body, dict) and isinstance(body.get("id"), str) and body["id"] not in self.created:
+            self.created.append(body["id"])
+
+    def create_ahead(self, payloads: Iterable[Any]) -> None:
+        """Creates the test under way is about to send, one after another: with ``--concurrency`` they may leave
+        ahead (a create touches no other id). A test that stops early leaves some unused: the cleanup deletes
+        what they created."""
+        if self.ahead is not None:
+            self.ahead.announce([self.planned("POST", _CREATE.path, p, has_body=True) for p in payloads])
+
+    def read_ahead(self, ids: Iterable[str]) -> None:
+        """GETs of these ids, about to be sent one after another and independent of each other (reads)."""
+        self._ids_ahead("GET", ids)
+
+    def delete_ahead(self, ids: Iterable[str]) -> None:
+        """DELETEs of these ids, each deleted once and read by no later request of the run."""
+        self._ids_ahead("DELETE", ids)
+
+    def _ids_ahead(self, method: str, ids: Iterable[str]) -> None:
+        if self.ahead is None:
+            return
+        planned = []
+        for assistant_id in ids:
+            try:
+                planned.append(self.planned(method, _ITEM_PREFIX + _id_in_path(assistant_id)))
+            except TargetError:
+                break  # the test says so when it gets there
+        self.ahead.announce(planned)
+
+    def _deletes(self) -> list[Planned]:
+        out = []
+        for assistant_id in self.created:
+            try:
+                out.append(self.planned("DELETE", _ITEM_PREFIX + _id_in_path(assistant_id)))
+            except TargetError:  # an id no URL can carry: the cleanup's own loop says so
+                continue
+        return out
+
     def cleanup(self) -> tuple[list[str], list[tuple[str, Exchange]]]:
         """Delete every assistant this run created and did not delete. Returns the IDs that could not be
         deleted, and every answer the target gave (an id it returned that it now cannot delete is evidence
@@ -417,6 +523,11 @@ class Api:
         answers: list[tuple[str, Exchange]] = []
         with INTERRUPTS.cleaning(lambda: len(self.created)):
             try:
+                if self.ahead is not None:  # what was sent ahead and never used may have created assistants too
+                    for answer in self.ahead.settle():
+                        self._adopt(answer)
+                    self.ahead.restart()
+                    self.ahead.announce(self._deletes())
                 for assistant_id in list(self.created):
                     if INTERRUPTS.abandon:
                         raise CleanupAbandoned

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -21,8 +22,9 @@ import httpx
 __all__ = ["DeadlineTransport"]
 
 
-class _Clock:
-    """The deadline of the exchange in flight (the client sends one request at a time)."""
+class _Clock(threading.local):
+    """The deadline of the exchange in flight, one per thread (``--concurrency`` sends from several threads;
+    a ``threading.local`` runs ``__init__`` again in each thread, with the same budget)."""
 
     def __init__(self, budget: float) -> None:
         self.budget = budget
@@ -127,12 +129,12 @@ class _Body(httpx.SyncByteStream):
 class DeadlineTransport(httpx.BaseTransport):
     """HTTP(S) where each exchange, connect to last body byte, must complete within ``budget`` seconds."""
 
-    def __init__(self, budget: float) -> None:
+    def __init__(self, budget: float, connections: int = 10) -> None:
         if not budget > 0:
             raise ValueError(f"the deadline must be positive, not {budget!r}")
         self._clock = _Clock(budget)
-        self._pool = httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(), max_connections=10,
-                                             max_keepalive_connections=10, keepalive_expiry=5.0,
+        self._pool = httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(), max_connections=connections,
+                                             max_keepalive_connections=connections, keepalive_expiry=5.0,
                                              network_backend=_Backend(self._clock))
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:

@@ -1,0 +1,146 @@
+"""``--concurrency N``: the same requests and verdicts as one at a time, within the budget, through 429s,
+with nothing left behind; counted on the server's side (``conformance serve --inspect``)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conformance.transport.concurrency import Ahead, Planned
+from tests.test_realworld import _interrupt_mid_run
+
+from .serving import KEY, report, run, serve, verdicts
+
+FAST = ("--max-examples", "3")
+# What differs between runs by design: the 429s a rate limit happens to give, and the retries they cost.
+TIMING = ("rate_limited_retries", "requests")
+
+
+def _comparable(data: dict[str, Any], *drop: str) -> dict[str, Any]:
+    data = dict(data)
+    data["run"] = {k: v for k, v in data["run"].items() if k not in drop}
+    return data
+
+
+def _run(server: Any, directory: Path, *args: str) -> Any:
+    return run("--target", server.base, "--api-key", KEY, "--report-dir", str(directory), *FAST, *args)
+
+
+def test_n_1_and_n_8_give_the_same_report_for_the_same_seed(tmp_path: Path) -> None:
+    with serve() as server:
+        one = _run(server, tmp_path / "1", "--seed", "3")
+        sent_one = server.inspect()["requests"]
+        eight = _run(server, tmp_path / "8", "--seed", "3", "--concurrency", "8")
+        seen = server.inspect()
+    assert one.returncode == eight.returncode == 0, eight.stdout[-2000:]
+    assert report(tmp_path / "1") == report(tmp_path / "8")  # compliance.json holds no timing field
+    assert seen["requests"] - sent_one == sent_one  # the same requests: none sent ahead went unused
+    assert seen["assistants"] == []
+
+
+def test_n_8_finds_the_same_failures_as_n_1(tmp_path: Path) -> None:
+    """Against a broken server (failures stop probe tests early; shrinking): the same verdicts."""
+    with serve("--catalog") as server:
+        base = server.root + "/broken/name-max-257/v1"
+        one = run("--target", base, "--api-key", KEY, "--report-dir", str(tmp_path / "1"), *FAST)
+        eight = run("--target", base, "--api-key", KEY, "--report-dir", str(tmp_path / "8"), *FAST, "--concurrency", "8")
+        seen = server.inspect()
+    assert one.returncode == eight.returncode == 1, eight.stdout[-2000:]
+    assert verdicts(tmp_path / "1") == verdicts(tmp_path / "8")
+    assert verdicts(tmp_path / "8")["REQ-NAME-MAXLEN"] == "failed"
+    assert all(ids == [] for ids in seen["mounted"].values())  # answers sent ahead and unused: deleted too
+
+
+@pytest.mark.parametrize("budget", [9, 150])
+def test_the_budget_is_never_exceeded_and_cuts_where_n_1_cuts(budget: int, tmp_path: Path) -> None:
+    with serve() as server:
+        _run(server, tmp_path / "1", "--max-requests", str(budget))
+        before = server.inspect()["requests"]
+        result = _run(server, tmp_path / "8", "--max-requests", str(budget), "--concurrency", "8")
+        seen = server.inspect()
+    assert result.returncode == 3, result.stdout[-2000:]
+    assert 0 < seen["requests"] - before <= budget
+    assert report(tmp_path / "8")["run"]["requests"] == seen["requests"] - before
+    assert seen["assistants"] == []  # the cleanup fitted in the budget
+    assert verdicts(tmp_path / "1") == verdicts(tmp_path / "8")
+
+
+def test_429s_slow_every_sender_and_leave_the_verdicts_alone(tmp_path: Path) -> None:
+    with serve() as server:
+        _run(server, tmp_path / "1")
+    with serve("--throttle", "9", "--throttle-wait", "0.05", "--throttle-header", "retry-after-ms") as server:
+        result = _run(server, tmp_path / "8", "--concurrency", "8")
+        seen = server.inspect()
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert seen["throttled"] >= 10
+    assert report(tmp_path / "8")["run"]["rate_limited_retries"] == seen["throttled"]
+    one, eight = report(tmp_path / "1"), report(tmp_path / "8")
+    for data in (one, eight):
+        data.pop("target")
+        data["run"].pop("target_name")
+    assert _comparable(one, *TIMING) == _comparable(eight, *TIMING)
+    assert seen["assistants"] == []
+
+
+def test_cleanup_deletes_everything_when_x_cuts_the_run(tmp_path: Path) -> None:
+    """-x stops at the first failure, with creates sent ahead that no test used: they are deleted too."""
+    with serve("--catalog", "--latency", "0.02") as server:
+        result = run("--target", server.root + "/broken/name-max-257/v1", "--api-key", KEY, "--report-dir",
+                     str(tmp_path), *FAST, "--concurrency", "8", "--", "-x")
+        seen = server.inspect()
+    assert result.returncode == 1, result.stdout[-2000:]
+    assert all(ids == [] for ids in seen["mounted"].values()), seen["mounted"]
+    assert report(tmp_path)["run"]["cleanup_failed"] == []
+
+
+def test_an_interrupted_run_at_n_8_deletes_every_assistant_it_created(tmp_path: Path) -> None:
+    _interrupt_mid_run(("--latency", "0.05"), ("--concurrency", "8", "--max-examples", "5"), tmp_path)
+
+
+def test_a_request_claimed_gets_the_answer_sent_ahead_with_its_times() -> None:
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return httpx.Response(201, json={"path": request.url.path})
+
+    def build(planned: Planned) -> httpx.Request:
+        return httpx.Request(planned.method, planned.url, content=planned.body, headers=dict(planned.headers))
+
+    ahead = Ahead(httpx.MockTransport(answer), 4, build, max_body=1024, wait_of=lambda headers: 0.0)
+    charged: list[str] = []
+    ahead.charge = lambda planned: charged.append(planned.path) is None and len(charged) <= 3  # a budget of 3
+    plan = [Planned("GET", f"/x/{i}", f"http://t.invalid/x/{i}", (), None, order=i, segment=1) for i in range(5)]
+    ahead.plan(plan)
+    ahead.reach(0, 1)
+    deadline = time.monotonic() + 10
+    while ahead.sent_ahead < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    slot = ahead.claim(plan[0].key)
+    assert slot is not None
+    slot.done.wait(5)
+    request = build(plan[0])
+    request.extensions = {"conformance.ahead": slot}
+    response = ahead.handle_request(request)
+    assert response.read() and response.json() == {"path": "/x/0"}
+    started, ended = response.extensions["conformance.times"]
+    assert started <= ended
+    assert ahead.claim(plan[4].key) is None  # past the budget: never sent ahead, the test sends it itself
+    ahead.close()
+    assert sorted(seen) == ["/x/0", "/x/1", "/x/2"]
+
+
+def test_cassettes_recorded_at_n_8_replay_with_the_same_verdicts(tmp_path: Path) -> None:
+    """Answers sent ahead are recorded as usual (with the times they were sent): a replay sends nothing and
+    judges them the same."""
+    cassettes = tmp_path / "cassettes"
+    recorded = run("--record-mode", "all", "--cassette-dir", str(cassettes), "--report-dir", str(tmp_path / "rec"),
+                   *FAST, "--concurrency", "8")
+    replayed = run("--replay", str(cassettes), "--report-dir", str(tmp_path / "rep"), *FAST)
+    assert recorded.returncode == replayed.returncode == 0, replayed.stdout[-2000:]
+    assert verdicts(tmp_path / "rec") == verdicts(tmp_path / "rep")
+    assert len(list(cassettes.rglob("*.yaml"))) > 300  # a cassette per test
