@@ -14,6 +14,33 @@ from conformance.transport.server import free_port, server_process
 ROOT = Path(__file__).resolve().parent.parent
 
 
+class CatalogProgress:
+    """A line on the terminal as each catalog entry finishes (tests/test_catalog.py), also under pytest-xdist:
+    the workers' reports reach the controller, which prints ``catalog [ 37/156] ok   defect  NAME ...``
+    (pytest alone would show the catalog's outcome only at the end of the run)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config, self.count = config, 0
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props = dict(report.user_properties)
+        if report.when != "call" or "catalog" not in props:
+            return
+        self.count += 1
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None:
+            return
+        total = str(props.get("catalog_total", "?"))
+        reporter.ensure_newline()
+        reporter.write_line(f"catalog [{self.count:>{len(total)}}/{total}] {props['catalog']}")
+        reporter.flush()  # CI's output is a pipe: show the line now
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # the controller (or the only process), which has the terminal
+        config.pluginmanager.register(CatalogProgress(config), "catalog-progress")
+
+
 def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """``conformance ARGS`` in a subprocess, as a user types it."""
     return subprocess.run([sys.executable, "-m", "conformance", *args], capture_output=True, text=True,
