@@ -12,6 +12,8 @@ import io
 import json
 import multiprocessing
 import os
+import re
+import select
 import subprocess
 import sys
 import tempfile
@@ -22,11 +24,12 @@ from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 from conformance.selftest.catalog import DEFECTS, EVERY, EXPECTED, EXPECTED_EXIT, VARIANTS
 from conformance.selftest.reference import DEFAULT_API_KEY
-from conformance.transport.server import free_port, server_process
 
-__all__ = ["Outcome", "catalog_server", "describe", "fork_pool", "progress_line", "run_entry", "run_target", "score"]
+__all__ = ["Outcome", "catalog_server", "describe", "fork_pool", "progress_line", "run_entry", "run_target", "score", "serve"]
 
 
 @dataclass(frozen=True)
@@ -71,10 +74,56 @@ class Outcome:
 
 
 @contextmanager
+def serve(*args: str, ready: str = "/v1/assistants/x", cwd: str | Path | None = None,
+          timeout: float = 60.0) -> Iterator[str]:
+    """``conformance serve --port 0 ARGS`` in a process of its own until exit; yields its root URL
+    (``http://127.0.0.1:PORT``) once ``GET ready`` is answered.
+
+    The server binds a free port itself and names it in its first line: no port is chosen beforehand that
+    another process (a test's client, another run on the machine) could take in between, which made the
+    readiness check be answered by someone else's server while this one failed to start."""
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in finally
+    proc = subprocess.Popen([sys.executable, "-m", "conformance", "serve", "--port", "0", *args], cwd=cwd,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, text=True)
+    assert proc.stdout is not None
+
+    def failed(why: str) -> RuntimeError:
+        log.seek(0)
+        return RuntimeError(f"conformance serve {' '.join(args)}: {why}: {log.read().decode(errors='replace')[-800:]}")
+
+    try:
+        deadline = time.monotonic() + timeout
+        if not select.select([proc.stdout], [], [], timeout)[0]:
+            raise failed(f"no banner within {timeout:.0f} s")
+        banner = proc.stdout.readline()  # printed in one flushed line, once the port is bound
+        found = re.search(r"http://(\S+?):(\d+)/v1", banner)
+        if found is None:
+            raise failed(f"no address in its first line {banner!r}")
+        root = f"http://{found[1]}:{found[2]}"
+        while True:
+            try:
+                httpx.get(root + ready, timeout=5)
+                break
+            except httpx.HTTPError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise failed(f"not answering on {root}") from None
+                time.sleep(0.05)
+        yield root
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        log.close()
+
+
+@contextmanager
 def catalog_server() -> Iterator[str]:
     """Start ``conformance serve --catalog`` on a free loopback port; yields its root URL."""
-    port = free_port()
-    with server_process([sys.executable, "-m", "conformance", "serve", "--catalog", "--port", str(port)], port) as root:
+    with serve("--catalog") as root:
         yield root
 
 
