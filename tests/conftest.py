@@ -9,9 +9,40 @@ from pathlib import Path
 
 import pytest
 
-from conformance.transport.server import free_port, server_process
-
 ROOT = Path(__file__).resolve().parent.parent
+
+
+class CatalogProgress:
+    """A line on the terminal as each catalog entry finishes (tests/test_catalog.py), also under pytest-xdist:
+    the workers' reports reach the controller, which prints ``catalog [ 37/156] ok   defect  NAME ...``
+    (pytest alone would show the catalog's outcome only at the end of the run)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config, self.count = config, 0
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props = dict(report.user_properties)
+        if report.when != "call" or "catalog" not in props:
+            return
+        self.count += 1
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None:
+            return
+        total = str(props.get("catalog_total", "?"))
+        reporter.ensure_newline()
+        reporter.write_line(f"catalog [{self.count:>{len(total)}}/{total}] {props['catalog']}")
+        reporter.flush()  # CI's output is a pipe: show the line now
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The catalog's entries (156 short tests of about the same length) last: under xdist they fill the
+    workers up evenly at the end, instead of a long test starting last while the other workers are idle."""
+    items.sort(key=lambda item: item.nodeid.startswith("tests/test_catalog.py::"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # the controller (or the only process), which has the terminal
+        config.pluginmanager.register(CatalogProgress(config), "catalog-progress")
 
 
 def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -23,8 +54,9 @@ def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str
 @pytest.fixture(scope="session")
 def reference_url() -> Iterator[str]:
     """``conformance serve`` in its own process on a free port; yields the base URL (``.../v1``)."""
-    port = free_port()
-    with server_process([sys.executable, "-m", "conformance", "serve", "--port", str(port)], port, cwd=ROOT) as root:
+    from conformance.selftest.run import serve
+
+    with serve(cwd=ROOT) as root:
         yield root + "/v1"
 
 

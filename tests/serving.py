@@ -13,8 +13,6 @@ from typing import Any
 
 import httpx
 
-from conformance.transport.server import free_port, server_process
-
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "conformance-test-key"
 
@@ -33,9 +31,9 @@ class Served:
 @contextmanager
 def serve(*args: str) -> Iterator[Served]:
     """``conformance serve --inspect ARGS`` on a free port, stopped at the end."""
-    port = free_port()
-    with server_process([sys.executable, "-m", "conformance", "serve", "--port", str(port), "--inspect", *args], port,
-                        ready="/_inspect", cwd=ROOT) as root:
+    from conformance.selftest.run import serve as serve_process
+
+    with serve_process("--inspect", *args, ready="/_inspect", cwd=ROOT) as root:
         yield Served(root + "/v1", root)
 
 

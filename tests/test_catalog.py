@@ -1,22 +1,46 @@
 """Every broken server of the catalog is flagged, naming the right requirement; every conforming variant
-passes. Each entry is a real run of ``conformance run`` against a real server on loopback."""
+passes. Each entry is a real run of ``conformance run`` against a real server on loopback.
+
+One test per entry, so that pytest-xdist spreads the entries over its workers. Each worker (or the one
+pytest process) starts one ``conformance serve --catalog`` and one forked process that runs its entries one
+after the other (``conformance run`` runs pytest in-process: not inside this pytest session). As each entry
+finishes, a line is printed on the terminal, also under xdist (``tests/conftest.py``, ``pytest_runtest_logreport``):
+``catalog [ 37/156] ok   defect  NAME  4.2s  expected ...; got ...``.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
 from conformance.selftest.catalog import DEFECTS, VARIANTS
-from conformance.selftest.run import Outcome, score
+from conformance.selftest.run import Outcome, describe, fork_pool, run_entry
+
+MAX_EXAMPLES, SEED = 10, 0
 
 
-@pytest.fixture(scope="module")
-def outcomes() -> dict[str, Outcome]:
-    return {o.name: o for o in score(max_examples=10, seed=0, workers=2)}
+@pytest.fixture(scope="session")
+def catalog_pool() -> Iterator[ProcessPoolExecutor]:
+    import conformance.runner.cli  # noqa: F401  (imported once here, before the fork)
+
+    with fork_pool(1) as pool:
+        yield pool
+
+
+@pytest.fixture
+def outcome(request: pytest.FixtureRequest, catalog_url: str, catalog_pool: ProcessPoolExecutor) -> Outcome:
+    name = request.node.callspec.params["name"]
+    result = catalog_pool.submit(run_entry, catalog_url, name, max_examples=MAX_EXAMPLES, seed=SEED).result()
+    # Printed by tests/conftest.py as the entry finishes, with a count of the catalog's tests in this run.
+    total = sum(item.nodeid.startswith(request.node.nodeid.split("::")[0] + "::") for item in request.session.items)
+    request.node.user_properties += [("catalog", describe(result)), ("catalog_total", total)]
+    return result
 
 
 @pytest.mark.parametrize("name", sorted(DEFECTS))
-def test_defect_is_flagged_with_its_requirement(outcomes: dict[str, Outcome], name: str) -> None:
-    outcome = outcomes[name]
+def test_defect_is_flagged_with_its_requirement(outcome: Outcome, name: str) -> None:
     if outcome.expected_exit == 2:  # nothing to judge: no verdict, and no requirement passed or failed
         assert (outcome.exit_code, outcome.passed, outcome.failed) == (2, 0, ()), outcome.output
         return
@@ -28,6 +52,5 @@ def test_defect_is_flagged_with_its_requirement(outcomes: dict[str, Outcome], na
 
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))
-def test_conforming_variant_passes(outcomes: dict[str, Outcome], name: str) -> None:
-    outcome = outcomes[name]
+def test_conforming_variant_passes(outcome: Outcome, name: str) -> None:
     assert outcome.exit_code == 0, f"{name}: false alarm on {outcome.failed}\n{outcome.output}"

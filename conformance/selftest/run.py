@@ -1,7 +1,9 @@
 """Run the suite against every server of the self-test catalog and score it.
 
-One uvicorn process serves the whole catalog (``conformance serve --catalog``); each target is then run
-by ``conformance run`` in a subprocess of its own, so every run is a real, independent run of the CLI.
+One uvicorn process serves the whole catalog (``conformance serve --catalog``) on loopback; each entry is
+then a real run of ``conformance run`` through the CLI's own entry point, in a pool of forked worker
+processes (``--workers``, no interpreter start-up per entry), several entries at a time. A line is printed as
+each entry finishes: ``[37/156] ok   defect  NAME  expected ...  got ...  4.2s``.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import io
 import json
 import multiprocessing
 import os
+import re
+import select
 import subprocess
 import sys
 import tempfile
@@ -20,12 +24,13 @@ from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 from conformance.selftest.catalog import DEFECTS, EVERY, EXPECTED, EXPECTED_EXIT, VARIANTS
 from conformance.selftest.reference import DEFAULT_API_KEY
 from conformance.selftest.registry import selection
-from conformance.transport.server import free_port, server_process
 
-__all__ = ["Outcome", "catalog_server", "run_target", "score"]
+__all__ = ["Outcome", "catalog_server", "describe", "fork_pool", "progress_line", "run_entry", "run_target", "score", "serve"]
 
 
 @dataclass(frozen=True)
@@ -51,12 +56,75 @@ class Outcome:
         return (self.exit_code == 1 and bool(set(self.failed) & set(self.expected))
                 and set(self.every) <= set(self.failed))
 
+    @property
+    def wanted(self) -> str:
+        """What the suite must say of this entry."""
+        if self.kind == "variant":
+            return "pass (exit 0)"
+        if self.expected_exit == 2:
+            return "no verdict (exit 2)"
+        want = "|".join(self.expected)
+        if self.every:
+            want += " incl. " + "+".join(self.every)
+        return f"fail {want}"
+
+    @property
+    def obtained(self) -> str:
+        """What the suite said of it."""
+        return f"exit {self.exit_code}" + (f", failed {','.join(self.failed)}" if self.failed else "")
+
+
+@contextmanager
+def serve(*args: str, ready: str = "/v1/assistants/x", cwd: str | Path | None = None,
+          timeout: float = 60.0) -> Iterator[str]:
+    """``conformance serve --port 0 ARGS`` in a process of its own until exit; yields its root URL
+    (``http://127.0.0.1:PORT``) once ``GET ready`` is answered.
+
+    The server binds a free port itself and names it in its first line: no port is chosen beforehand that
+    another process (a test's client, another run on the machine) could take in between, which made the
+    readiness check be answered by someone else's server while this one failed to start."""
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in finally
+    proc = subprocess.Popen([sys.executable, "-m", "conformance", "serve", "--port", "0", *args], cwd=cwd,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, text=True)
+    assert proc.stdout is not None
+
+    def failed(why: str) -> RuntimeError:
+        log.seek(0)
+        return RuntimeError(f"conformance serve {' '.join(args)}: {why}: {log.read().decode(errors='replace')[-800:]}")
+
+    try:
+        deadline = time.monotonic() + timeout
+        if not select.select([proc.stdout], [], [], timeout)[0]:
+            raise failed(f"no banner within {timeout:.0f} s")
+        banner = proc.stdout.readline()  # printed in one flushed line, once the port is bound
+        found = re.search(r"http://(\S+?):(\d+)/v1", banner)
+        if found is None:
+            raise failed(f"no address in its first line {banner!r}")
+        root = f"http://{found[1]}:{found[2]}"
+        while True:
+            try:
+                httpx.get(root + ready, timeout=5)
+                break
+            except httpx.HTTPError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise failed(f"not answering on {root}") from None
+                time.sleep(0.05)
+        yield root
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        log.close()
+
 
 @contextmanager
 def catalog_server() -> Iterator[str]:
     """Start ``conformance serve --catalog`` on a free loopback port; yields its root URL."""
-    port = free_port()
-    with server_process([sys.executable, "-m", "conformance", "serve", "--catalog", "--port", str(port)], port) as root:
+    with serve("--catalog") as root:
         yield root
 
 
@@ -77,11 +145,12 @@ def run_target(base_url: str, *, max_examples: int, seed: int, extra: Iterable[s
     return proc.returncode, report, proc.stdout[-4000:] + proc.stderr[-2000:], seconds
 
 
-def _one(job: tuple[str, str, int, int]) -> Outcome:
-    """One catalog entry, run through the CLI's own entry point inside a pool worker (no interpreter start-up)."""
+def run_entry(root: str, name: str, *, max_examples: int = 10, seed: int = 0) -> Outcome:
+    """One catalog entry, served under ``root`` (a ``conformance serve --catalog``), run through the CLI's own
+    entry point in this process: ``conformance run`` runs pytest in-process, so call this in a process of its
+    own (a pool worker, as ``score`` does), not inside another pytest session."""
     from conformance.runner.cli import main as cli_main
 
-    root, name, max_examples, seed = job
     kind = "defect" if name in DEFECTS else "variant"
     prefix = "broken" if kind == "defect" else "variant"
     out = io.StringIO()
@@ -100,13 +169,22 @@ def _one(job: tuple[str, str, int, int]) -> Outcome:
                    out.getvalue()[-4000:], tuple(sorted(EVERY.get(name, ()))), EXPECTED_EXIT.get(name, 1), passed)
 
 
+def _one(job: tuple[str, str, int, int]) -> Outcome:
+    root, name, max_examples, seed = job
+    return run_entry(root, name, max_examples=max_examples, seed=seed)
+
+
+def fork_pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes forked from this one (its imports already done), each running many entries."""
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+
+
 def score(names: Iterable[str] | None = None, *, max_examples: int = 10, seed: int = 0,
           workers: int = 2, progress: Callable[[Outcome], None] | None = None) -> list[Outcome]:
     """Run every named catalog entry (default: all) and return the outcomes, in order; ``progress`` is
     called with each outcome as soon as it is known."""
     chosen = list(names) if names is not None else [*DEFECTS, *VARIANTS]
-    context = multiprocessing.get_context("fork")
-    with catalog_server() as root, ProcessPoolExecutor(workers, mp_context=context) as pool:
+    with catalog_server() as root, fork_pool(workers) as pool:
         futures = {pool.submit(_one, (root, n, max_examples, seed)): n for n in chosen}
         done: dict[str, Outcome] = {}
         for future in as_completed(futures):
@@ -117,10 +195,15 @@ def score(names: Iterable[str] | None = None, *, max_examples: int = 10, seed: i
         return [done[n] for n in chosen]
 
 
-def _line(o: Outcome) -> str:
-    mark = "ok " if o.correct else "MISS"
-    detail = ",".join(o.failed) or "-"
-    return f"{mark} {o.kind:7} {o.name:38} exit={o.exit_code} {o.seconds:5.1f}s failed={detail}"
+def describe(o: Outcome) -> str:
+    """``ok   defect  NAME  4.2s  expected ...; got ...``: whether the suite was right on an entry, and how long it took."""
+    mark = "ok  " if o.correct else "MISS"
+    return f"{mark} {o.kind:7} {o.name:38} {o.seconds:5.1f}s  expected {o.wanted}; got {o.obtained}"
+
+
+def progress_line(o: Outcome, count: int, total: int) -> str:
+    """``[ 37/156] ok   defect  NAME  4.2s  expected ...; got ...``: one entry, as it finishes."""
+    return f"[{count:>{len(str(total))}}/{total}] {describe(o)}"
 
 
 def main() -> int:
@@ -140,7 +223,7 @@ def main() -> int:
     def progress(o: Outcome) -> None:
         nonlocal count
         count += 1
-        print(f"[{count:>{len(str(total))}}/{total}] {_line(o)}", flush=True)
+        print(progress_line(o, count, total), flush=True)
 
     outcomes = score(ns.names or None, max_examples=ns.max_examples, seed=ns.seed, workers=ns.workers,
                      progress=progress)
@@ -148,7 +231,7 @@ def main() -> int:
     variants = [o for o in outcomes if o.kind == "variant"]
     for o in outcomes:
         if not o.correct:
-            print(f"missed: {_line(o)}")
+            print(f"missed: {describe(o)}")
     flagged = sum(o.correct for o in defects)
     passed = sum(o.correct for o in variants)
     print(f"defects flagged with the right requirement: {flagged}/{len(defects)}")
