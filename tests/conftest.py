@@ -54,7 +54,7 @@ def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str
 @pytest.fixture(scope="session")
 def reference_url() -> Iterator[str]:
     """``conformance serve`` in its own process on a free port; yields the base URL (``.../v1``)."""
-    from conformance.selftest.run import serve
+    from conformance.runner.selftest import serve
 
     with serve(cwd=ROOT) as root:
         yield root + "/v1"
@@ -63,7 +63,7 @@ def reference_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def catalog_url() -> Iterator[str]:
     """``conformance serve --catalog`` in its own process; yields its root URL (targets under /broken, /variant)."""
-    from conformance.selftest.run import catalog_server
+    from conformance.runner.selftest import catalog_server
 
     with catalog_server() as root:
         yield root

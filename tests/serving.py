@@ -31,7 +31,7 @@ class Served:
 @contextmanager
 def serve(*args: str) -> Iterator[Served]:
     """``conformance serve --inspect ARGS`` on a free port, stopped at the end."""
-    from conformance.selftest.run import serve as serve_process
+    from conformance.runner.selftest import serve as serve_process
 
     with serve_process("--inspect", *args, ready="/_inspect", cwd=ROOT) as root:
         yield Served(root + "/v1", root)

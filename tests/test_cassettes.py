@@ -22,8 +22,8 @@ import pytest
 import yaml
 from vcr.request import Request as VcrRequest
 
+from conformance.runner.selftest import catalog_server
 from conformance.selftest.reference import ReferenceServer, create_app
-from conformance.selftest.run import catalog_server
 from conformance.transport.cassettes import CassetteTransport, Scrubber, canonical_body, cassette_path, json_body, resolve
 from conformance.transport.client import Api, Target, TargetError, open_client
 from conformance.transport.server import ServerThread, free_port, server_process

@@ -15,8 +15,8 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
+from conformance.runner.selftest import Outcome, describe, fork_pool, run_entry
 from conformance.selftest.catalog import DEFECTS, VARIANTS
-from conformance.selftest.run import Outcome, describe, fork_pool, run_entry
 
 MAX_EXAMPLES, SEED = 10, 0
 

@@ -243,7 +243,7 @@ chmod +x .venv/bin/python
 
 
 def test_the_self_test_prints_each_entry_as_it_finishes() -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "conformance.selftest.run", "name-max-257"], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "conformance.runner.selftest", "name-max-257"], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, cwd=ROOT)
     try:
         first = proc.stdout.readline() if proc.stdout else ""
