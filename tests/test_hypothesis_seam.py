@@ -94,7 +94,9 @@ def test_a_database_key_given_beforehand_spares_the_source_digest(monkeypatch: p
     monkeypatch.setattr(hypothesis.core, "function_digest", counting)
 
     def make() -> object:
-        @settings(max_examples=2, database=None, deadline=None)
+        # derandomize off as in the suite (which seeds every test): under CI=true, Hypothesis' "ci" profile
+        # derandomizes, and derives the seed from the same digest
+        @settings(max_examples=2, database=None, deadline=None, derandomize=False)
         @given(st.integers())
         def test(value: int) -> None:
             pass

@@ -628,6 +628,25 @@ class _Sqlite(ReferenceServer):
             return self.error(404, "No such assistant.")
         return JSONResponse({"id": assistant_id, "object": "assistant.deleted", "deleted": True})
 
+    def _load(self) -> None:
+        self.store.update({i: json.loads(body) for i, body in self.db.execute("select id, body from assistants")})
+
+    async def modify(self, request: Request) -> Response:
+        self._load()
+        try:
+            return await super().modify(request)
+        finally:
+            for assistant_id, obj in list(self.store.items()):
+                self.db.execute("update assistants set body = ? where id = ?", (json.dumps(obj), assistant_id))
+            self.store.clear()
+
+    async def list_all(self, request: Request) -> Response:
+        self._load()
+        try:
+            return await super().list_all(request)
+        finally:
+            self.store.clear()
+
 
 @variant("key-compared-in-constant-time")
 class _ConstantTime(ReferenceServer):
