@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from jsonschema import Draft202012Validator
 
 from conformance.contract.schemas import ASSISTANT, DELETE, ERROR, Node, Schemas
+from conformance.contract.walk import branch as seen_in
 from conformance.results.ledger import Finding, Ledger
 from conformance.transport.client import MAX_DEPTH, MAX_VALUES, Exchange, Unjudgeable
 from conformance.transport.secrets import mask
@@ -310,7 +311,7 @@ def _echo_diff(sent: Any, got: Any, node: Node, where: str) -> str | None:
     branches = node.get("oneOf")
     if branches:
         for branch in branches:
-            merged = {**{k: v for k, v in node.items() if k != "oneOf"}, **branch}
+            merged = seen_in(node, branch)
             if Draft202012Validator(merged).is_valid(sent):
                 return _echo_diff(sent, got, merged, where)
     if isinstance(sent, dict) and node.get("properties"):

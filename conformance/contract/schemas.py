@@ -22,6 +22,7 @@ from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from conformance.contract.walk import walk
 from conformance.endpoints import RESOURCES, Operation
 
 __all__ = ["SchemaError", "Schemas", "documented_models", "load_schemas", "operation", "schema_dir"]
@@ -202,23 +203,10 @@ def _inline(schemas: Schemas, node: Any, base: str, depth: int) -> Any:
 
 
 def iter_nodes(node: Node, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Node]]:
-    """Every subschema of a resolved tree with the instance path that reaches it.
-
-    Path steps: ``("key", name)``, ``("item",)``, ``("value",)`` (a map's values), ``("name",)`` (a map's
-    keys) and ``("branch", i)`` (the i-th ``oneOf``/``anyOf`` branch, same instance).
-    """
-    yield path, node
-    for name, child in node.get("properties", {}).items():
-        yield from iter_nodes(child, (*path, ("key", name)))
-    if isinstance(node.get("items"), dict):
-        yield from iter_nodes(node["items"], (*path, ("item",)))
-    if isinstance(node.get("additionalProperties"), dict):
-        yield from iter_nodes(node["additionalProperties"], (*path, ("value",)))
-    if isinstance(node.get("propertyNames"), dict):
-        yield from iter_nodes(node["propertyNames"], (*path, ("name",)))
-    for keyword in ("oneOf", "anyOf"):
-        for index, branch in enumerate(node.get(keyword, [])):
-            yield from iter_nodes(branch, (*path, ("branch", index)))
+    """Every subschema of a resolved tree with the instance path that reaches it, branches raw
+    (``walk.walk``)."""
+    for where, sub, _ in walk(node, path):
+        yield where, sub
 
 
 def documented_models(schemas: Schemas | None = None) -> tuple[str, ...]:

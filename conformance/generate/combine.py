@@ -15,7 +15,8 @@ import re
 from typing import Any
 
 from conformance.contract.schemas import REQUEST, Node, Schemas
-from conformance.generate.strategies import Pools, _merge, minimal, minimal_object
+from conformance.contract.walk import branch as seen_in
+from conformance.generate.strategies import Pools, minimal, minimal_object
 
 __all__ = ["ABSENT", "TEXT_SAMPLES", "all_at_limits", "covering_rows", "escaped_json", "field_levels",
            "pairwise_requests", "text_requests"]
@@ -90,7 +91,7 @@ def field_levels(node: Node, pools: Pools) -> list[Any]:
     if branches and not all(set(b) <= {"required"} for b in branches):
         out: list[Any] = []
         for branch in branches:
-            out += [v for v in field_levels(_merge(node, branch), pools) if v not in out]
+            out += [v for v in field_levels(seen_in(node, branch), pools) if v not in out]
         return out
     kinds = node.get("type", [])
     kinds = [kinds] if isinstance(kinds, str) else list(kinds)
@@ -204,7 +205,7 @@ def _at_limit(node: Node, pools: Pools, index: int = 0) -> Any:
         return node["enum"][-1]
     branches = node.get("oneOf", [])
     if branches and not all(set(b) <= {"required"} for b in branches):
-        return _fullest([_at_limit(_merge(node, b), pools, index) for b in branches])
+        return _fullest([_at_limit(seen_in(node, b), pools, index) for b in branches])
     kinds = node.get("type", [])
     kinds = [kinds] if isinstance(kinds, str) else list(kinds)
     kind = next((k for k in kinds if k != "null"), "null")
@@ -224,8 +225,8 @@ def _at_limit(node: Node, pools: Pools, index: int = 0) -> Any:
             return [f"{minimal(items, pools)}{i}" for i in range(count)]
         if "oneOf" in items:  # the branch that carries the most
             fullest = max(range(len(items["oneOf"])),
-                          key=lambda b: len(json.dumps(_at_limit(_merge(items, items["oneOf"][b]), pools))))
-            items = _merge(items, items["oneOf"][fullest])
+                          key=lambda b: len(json.dumps(_at_limit(seen_in(items, items["oneOf"][b]), pools))))
+            items = seen_in(items, items["oneOf"][fullest])
         return [_at_limit(items, pools, i) for i in range(count)]
     if kind == "object":
         props: dict[str, Node] = node.get("properties", {})

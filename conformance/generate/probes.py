@@ -12,7 +12,7 @@ import functools
 import json
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -21,8 +21,10 @@ from jsonschema import Draft202012Validator
 
 from conformance.contract.requirements import format_path
 from conformance.contract.schemas import Node, Schemas, load_schemas
+from conformance.contract.walk import branch as seen_in
+from conformance.contract.walk import json_types, walk
 from conformance.contract.wire import RawBody, encode
-from conformance.generate.strategies import Pools, _merge, minimal, minimal_object, text_alphabet, text_of_length, valid
+from conformance.generate.strategies import Pools, minimal, minimal_object, text_alphabet, text_of_length, valid
 
 __all__ = ["Expect", "Probe", "RawBody", "probes", "valid_requests"]
 
@@ -108,7 +110,7 @@ def _carrier(node: Node, path: Path, pools: Pools) -> Callable[[Any], Any]:
     kind = step[0]
     if kind == "branch":
         keyword = "oneOf" if "oneOf" in node else "anyOf"
-        return _carrier(_merge(node, node[keyword][step[1]]), rest, pools)
+        return _carrier(seen_in(node, node[keyword][step[1]]), rest, pools)
     if kind == "key":
         name = step[1]
         base = minimal_object(node, pools, include=name)
@@ -128,43 +130,6 @@ def _carrier(node: Node, path: Path, pools: Pools) -> Callable[[Any], Any]:
 
 def _identity(value: Any) -> Any:
     return value
-
-
-def _node_at(root: Node, path: Path) -> Node:
-    node = root
-    for step in path:
-        if step[0] == "branch":
-            keyword = "oneOf" if "oneOf" in node else "anyOf"
-            node = _merge(node, node[keyword][step[1]])
-        elif step[0] == "key":
-            node = node["properties"][step[1]]
-        elif step[0] == "item":
-            node = node["items"]
-        elif step[0] == "value":
-            node = node["additionalProperties"]
-        elif step[0] == "name":
-            node = {"type": "string", **node["propertyNames"]}
-    return node
-
-
-def _walk(node: Node, path: Path = (), inherited: str | None = None) -> Iterator[tuple[Path, Node, str | None]]:
-    """Nodes with the oneOf requirement they sit under (for branch keywords that carry no ID of their own)."""
-    yield path, node, inherited
-    own = node.get("x-req", {}).get("oneOf", {}).get("id")
-    for name, child in node.get("properties", {}).items():
-        yield from _walk(child, (*path, ("key", name)), inherited)
-    if isinstance(node.get("items"), dict):
-        yield from _walk(node["items"], (*path, ("item",)), None)
-    if isinstance(node.get("additionalProperties"), dict):
-        yield from _walk(node["additionalProperties"], (*path, ("value",)), None)
-    if isinstance(node.get("propertyNames"), dict):
-        yield from _walk({"type": "string", **node["propertyNames"]}, (*path, ("name",)), None)
-    for index, branch in enumerate(node.get("oneOf", [])):
-        if set(branch) <= {"required"}:
-            continue
-        merged = _merge(node, branch)
-        merged.pop("x-req", None)
-        yield from _walk(merged, (*path, ("branch", index)), own or inherited)
 
 
 def _req(node: Node, keyword: str, inherited: str | None) -> str | None:
@@ -214,7 +179,7 @@ class _Builder:
         # Wrong JSON types (and values matching no oneOf branch), one probe per kind of value.
         type_req = _req(node, "type", inherited) if ("type" in xreq or "oneOf" in xreq) else None
         if type_req:
-            for label, value in _nearest_first(_json_types(node)):
+            for label, value in _nearest_first(json_types(node)):
                 errors = list(validator.iter_errors(value))
                 at_root = all(not e.relative_path for e in errors)
                 if "type" in xreq:
@@ -312,7 +277,7 @@ class _Builder:
             req = _req(node, "oneOf", inherited)
             for index, branch in enumerate(branches):
                 self.add(path, "oneOf", f"branch{index}", req, "accept", f"{where} as its branch {index}",
-                         valid(_merge(node, branch), self.pools))
+                         valid(seen_in(node, branch), self.pools))
         if "x-resource" in node and node["x-resource"] == "model":
             self.add(path, "x-resource", "unknown", _req(node, "x-resource", inherited), "reject-4xx",
                      f"{where} names a model that does not exist", (self.pools.unknown_model,))
@@ -393,18 +358,6 @@ def _outside(values: list[Any]) -> list[Any]:
     return out
 
 
-def _json_types(node: Node) -> list[str]:
-    """The JSON types a node allows, its branches' included."""
-    types = node.get("type")
-    out = [types] if isinstance(types, str) else list(types or [])
-    for value in node.get("enum", [node["const"]] if "const" in node else []):
-        out.append("null" if value is None else "boolean" if isinstance(value, bool) else
-                   "string" if isinstance(value, str) else "number" if isinstance(value, (int, float)) else
-                   "array" if isinstance(value, list) else "object")
-    for branch in node.get("oneOf", []) + node.get("anyOf", []):
-        out += _json_types(branch)
-    return list(dict.fromkeys(out))
-
 
 def _nearest_first(types: list[str]) -> list[tuple[str, Any]]:
     """The wrong kinds of value, those nearest to one of ``types`` first."""
@@ -419,7 +372,7 @@ def probes(pools: Pools, schemas: Schemas | None = None, operation: str = "creat
     schemas = schemas or load_schemas()
     root = schemas.request_for(operation)
     builder = _Builder(root, pools)
-    for path, node, inherited in _walk(root):
+    for path, node, inherited in walk(root, merged=True):
         builder.node_probes(path, node, inherited)
     if schemas.is_query(operation):  # what a query can carry: every value goes as text
         kept = []
@@ -490,5 +443,3 @@ def valid_requests(pools: Pools, schemas: Schemas | None = None,
     return valid(schemas.request_for(operation), pools)
 
 
-def node_at(path: Path, schemas: Schemas | None = None) -> Node:
-    return _node_at((schemas or load_schemas()).request, path)

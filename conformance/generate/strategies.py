@@ -20,6 +20,8 @@ from typing import Any
 from hypothesis import strategies as st
 
 from conformance.contract.schemas import Node
+from conformance.contract.walk import branch as seen_in
+from conformance.contract.walk import types as node_types
 from conformance.generate.hypothesis_seam import source_independent
 
 __all__ = ["Pools", "UnsupportedSchema", "minimal", "source_independent", "text_alphabet", "valid"]
@@ -87,13 +89,6 @@ def resource(kind: str, pools: Pools) -> st.SearchStrategy[str]:
     return st.sampled_from(values)
 
 
-def _types(node: Node) -> list[str]:
-    kind = node.get("type")
-    if kind is None:
-        return []
-    return [kind] if isinstance(kind, str) else list(kind)
-
-
 def _check(node: Node) -> None:
     unknown = {k for k in node if not k.startswith("x-")} - _SUPPORTED
     if unknown:
@@ -155,20 +150,14 @@ def valid(node: Node, pools: Pools, *, small: int = 3) -> st.SearchStrategy[Any]
     if "enum" in node:
         return st.sampled_from(node["enum"])
     if "oneOf" in node:
-        branches = [_merge(node, b) for b in node["oneOf"]]
+        branches = [seen_in(node, b) for b in node["oneOf"]]
         if all(set(b) <= {"required"} for b in node["oneOf"]):
             return st.one_of([_object(node, pools, small, only=i) for i in range(len(node["oneOf"]))])
         return st.one_of([valid(b, pools, small=small) for b in branches])
-    types = _types(node)
+    types = node_types(node)
     if not types:
         raise UnsupportedSchema(f"node without type, const, enum or oneOf: {sorted(node)}")
     return st.one_of([_of_type(node, t, pools, small) for t in types])
-
-
-def _merge(parent: Node, branch: Node) -> Node:
-    """A oneOf branch seen with its parent's other keywords (minus the oneOf itself)."""
-    base = {k: v for k, v in parent.items() if k not in ("oneOf", "x-req", "default")}
-    return {**base, **branch}
 
 
 def _of_type(node: Node, kind: str, pools: Pools, small: int) -> st.SearchStrategy[Any]:
@@ -244,8 +233,8 @@ def minimal(node: Node, pools: Pools) -> Any:
         first = node["oneOf"][0]
         if set(first) <= {"required"}:
             return minimal_object(node, pools)
-        return minimal(_merge(node, first), pools)
-    kind = _types(node)[0]
+        return minimal(seen_in(node, first), pools)
+    kind = node_types(node)[0]
     if kind == "string":
         pattern_ok = "a"
         return pattern_ok * gen.get("minLength", 0)
