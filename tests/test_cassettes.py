@@ -456,7 +456,7 @@ def test_the_scrubber() -> None:
     out = scrub.request(request)
     assert dict(out.headers) == {"Content-Type": "application/json"}
     assert out.uri == "https://api.example/v1/assistants?limit=2"
-    assert key.encode() not in out.body and b"<redacted>" in out.body
+    assert key.encode() not in out.body and b"***" in out.body
     response = scrub.response({
         "status": {"code": 200, "message": "OK"},
         "headers": {"Set-Cookie": ["s=2"], "openai-organization": ["org-abcdefgh"], "Content-Type": ["application/json"],
@@ -465,7 +465,7 @@ def test_the_scrubber() -> None:
                             b'"name": "sk-generatedNameLooksLikeAKey0", "org": "org-abcdefgh"}')},
     })
     assert set(response["headers"]) == {"Content-Type", "X-Echo"}
-    assert response["headers"]["X-Echo"] == ["<redacted>"]
+    assert response["headers"]["X-Echo"] == ["***"]
     body = response["body"]["string"]
     assert b"tok-123456789" not in body and b"sk-serverSaid" not in body and b"org-abcdefgh" not in body
     assert b"sk-generatedNameLooksLikeAKey0" in body  # the suite's own text, echoed: kept, or the echo check breaks

@@ -3,7 +3,7 @@ optional fields and their branches, one request with every field at its limit at
 carry text a server is tempted to change (edges, normal forms, joiners, astral characters), in two JSON
 encodings of the same text.
 
-Each field is probed alone elsewhere (``_probes``); what breaks only in company (a total size no single
+Each field is probed alone elsewhere (``probes``); what breaks only in company (a total size no single
 field reaches, a crash when two fields meet) shows here.
 """
 

@@ -40,7 +40,7 @@ class Finding:
 
     def render(self) -> str:
         """The finding as pytest's failure message shows it (terminal, junit.xml): the title and the curl line
-        carry ids the target chose, so the whole text is masked and made visible (``_secrets.shown``)."""
+        carry ids the target chose, so the whole text is masked and made visible (``secrets.shown``)."""
         lines = [f"[{self.requirement}] {self.title}", f"  Expected: {self.expected}", f"  Received: {self.received}"]
         if self.exchange is not None:
             lines.append(f"  Reproduce: {self.exchange.curl()}")

@@ -118,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_serve_rehearsal(serve: argparse.ArgumentParser) -> None:
-    """Serve options that rehearse real-world conditions (see ``_rehearsal``)."""
+    """Serve options that rehearse real-world conditions (see ``rehearsal``)."""
     serve.add_argument("--profile", default=DEFAULT_PROFILE, choices=PROFILES, help="the contract the server follows")
     serve.add_argument("--inspect", action="store_true",
                        help="serve GET /_inspect: the request count and the ids in the store (for tests)")

@@ -258,7 +258,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def _show_failure(report: pytest.TestReport, exc: BaseException) -> None:
     """What pytest prints (and junit.xml keeps) for a failed suite test: its findings, each once, rather than
     Hypothesis' "Exception Group Traceback" of the same findings (one per requirement it broke); any other
-    failure message masked and escaped too, since it may quote what the target sent (``_secrets.shown``)."""
+    failure message masked and escaped too, since it may quote what the target sent (``secrets.shown``)."""
     rendered = list(dict.fromkeys(finding.render() for failure in findings_of(exc) for finding in failure.findings))
     if rendered and not isinstance(exc, NotRecorded):
         report.longrepr = "\n\n".join(rendered)

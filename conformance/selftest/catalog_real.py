@@ -2,7 +2,7 @@
 server keeps, whom it lets in, whether text survives the round trip, what breaks only in company, what a lax
 parser lets through, the error envelope everywhere. Each defect is one cause, written as its author would
 have; each variant differs from the reference harmlessly in the same territory. Registered into the
-catalog (``_catalog``), which imports this module last.
+catalog (``catalog``), which imports this module last.
 """
 
 from __future__ import annotations

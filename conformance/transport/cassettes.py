@@ -4,7 +4,7 @@ Users run the suite against a paid, rate-limited API. A cassette per test (vcrpy
 read by vcrpy's own ``Cassette``, persister and serializer) lets them record once, replay in CI with no key
 and no network, and hand a colleague the recording of a failure.
 
-Why a transport rather than vcrpy's patching: ``_client`` is the only module that knows the transport, and
+Why a transport rather than vcrpy's patching: ``client`` is the only module that knows the transport, and
 httpx's whole seam is ``handle_request``. ``CassetteTransport`` does what vcrpy's httpx stub does (play what
 the cassette holds, refuse what a write-protected cassette lacks with vcrpy's own exception, record the
 rest) and three things the suite needs besides:
@@ -44,7 +44,7 @@ from vcr.serialize import deserialize, serialize
 from vcr.serializers import yamlserializer
 
 from conformance.transport.client import MAX_BODY, Sent, TargetError, _decode
-from conformance.transport.secrets import mask, mask_bytes
+from conformance.transport.secrets import MASK, hide_credentials, is_secret_name, mask, mask_bytes
 
 __all__ = [
     "MATCH_ON", "RECORD_MODES", "CassetteTransport", "CorruptCassette", "Scrubber", "canonical_body", "cassette_path",
@@ -55,7 +55,6 @@ __all__ = [
 RECORD_MODES = ("none", "once", "new_episodes", "all")
 MATCH_ON = ("method", "path", "json_body")
 TIMES = "x-conformance"  # in a recorded answer: when the request was made (Unix seconds); a transport error
-REDACTED = "<redacted>"
 # Settings whose change makes a cassette stale: the same values send the same requests, byte for byte.
 SETTINGS = ("seed", "max_examples", "schemas_sha256", "pools_sha256", "conformance", "hypothesis")
 
@@ -223,8 +222,6 @@ class _Persister(FilesystemPersister):  # type: ignore[misc]
 
 # --- secrets -----------------------------------------------------------------------------------
 
-_SECRET_NAME = re.compile(r"auth|key|token|secret|passw|cookie|session|signature|credential|organization|project", re.I)
-_CREDENTIAL = re.compile(rb"sk-[A-Za-z0-9_\-]{20,}|Bearer [A-Za-z0-9_\-.=:+/]{20,}")
 
 
 class Scrubber:
@@ -232,7 +229,7 @@ class Scrubber:
 
     Removed: every header whose name speaks of keys, tokens, secrets, auth, cookies, sessions, organisations
     or projects (``Authorization``, ``OpenAI-Organization``, ``OpenAI-Project``, ``Set-Cookie``...), such
-    query parameters, and the user part of URLs. Replaced by ``<redacted>`` wherever they appear (URL, headers,
+    query parameters, and the user part of URLs. Replaced by ``***`` (``secrets.MASK``) wherever they appear (URL, headers,
     bodies): the run's API key and every value such a header carried. In answers, anything shaped like a
     key (``sk-...``, ``Bearer ...``) is replaced too, unless the request body holds it (then it is the
     suite's own generated text, echoed, and changing it would change the verdict).
@@ -251,11 +248,11 @@ class Scrubber:
                 self.secrets.add(part)
 
     def _hide(self, data: bytes) -> bytes:
-        return mask_bytes(data, *self.secrets, replacement=REDACTED.encode())
+        return mask_bytes(data, *self.secrets, replacement=MASK.encode())
 
     def hide_text(self, text: str) -> str:
-        """``text`` without any secret, in any spelling (escaped, percent-encoded, base64: see ``_secrets``)."""
-        return mask(text, *self.secrets, replacement=REDACTED)
+        """``text`` without any secret, in any spelling (escaped, percent-encoded, base64: see ``secrets``)."""
+        return mask(text, *self.secrets, replacement=MASK)
 
     def request(self, request: VcrRequest) -> VcrRequest:
         """A scrubbed copy of ``request`` (which is left as it is)."""
@@ -263,7 +260,7 @@ class Scrubber:
             return request
         headers = {}
         for name, value in request.headers.items():
-            if _SECRET_NAME.search(name):
+            if is_secret_name(name):
                 self._learn(str(value))
             else:
                 headers[name] = value
@@ -271,7 +268,7 @@ class Scrubber:
         netloc = parts.netloc.rpartition("@")[2]
         query = parts.query
         if query:
-            query = urlencode([(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if not _SECRET_NAME.search(k)])
+            query = urlencode([(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if not is_secret_name(k)])
         uri = self.hide_text(urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)))
         body = _bytes(request.body)
         self.request_body = body or b""
@@ -283,7 +280,7 @@ class Scrubber:
         echoed = self.request_body
         headers: dict[str, list[str]] = {}
         for name, values in response.get("headers", {}).items():
-            if _SECRET_NAME.search(name):
+            if is_secret_name(name):
                 continue
             values = values if isinstance(values, list) else [values]
             headers[name] = [self._credentials(self.hide_text(str(v)).encode(), echoed).decode() for v in values]
@@ -299,7 +296,7 @@ class Scrubber:
 
     @staticmethod
     def _credentials(data: bytes, echoed: bytes) -> bytes:
-        return _CREDENTIAL.sub(lambda m: m.group(0) if m.group(0) in echoed else REDACTED.encode(), data)
+        return hide_credentials(data, echoed)
 
 
 # --- the transport -----------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from conformance.endpoints import RESOURCES
 from conformance.transport.concurrency import TICKET, Ahead, Answer, Planned, Slot
 from conformance.transport.interrupts import INTERRUPTS, CleanupAbandoned
 from conformance.transport.limits import BudgetExhausted, Limits, retry_wait
-from conformance.transport.secrets import mask, mask_bytes
+from conformance.transport.secrets import MASKED_AUTH, is_secret_name, mask, mask_bytes
 
 __all__ = ["Api", "Credential", "Exchange", "NotRecorded", "Received", "Sent", "Target", "TargetError", "Unjudgeable",
            "bound_json", "encode"]
@@ -39,11 +39,9 @@ MAX_BODY = 8 * 1024 * 1024
 MAX_DEPTH = 512
 MAX_VALUES = 100_000
 EVIDENCE_BODY = 64 * 1024  # bytes of an answer a finding keeps
-_SECRET_HEADERS = {"authorization", "api-key", "x-api-key", "openai-organization", "openai-project", "cookie"}
 _NO_JSON = object()
 _CREATE = RESOURCES[0].op("create")
 _ITEM_PREFIX = RESOURCES[0].op("retrieve").path.split("{")[0]
-MASKED_AUTH = "Bearer ***"
 
 
 class Unjudgeable(ValueError):
@@ -211,7 +209,7 @@ class Exchange:
                 parts += ["-H", '"Authorization: Bearer $OPENAI_API_KEY"']
             elif name.lower() == "authorization":
                 parts += ["-H", shlex.quote(f"{name}: {value}")]
-            elif name.lower() in _SECRET_HEADERS:
+            elif is_secret_name(name):
                 continue
             else:
                 parts += ["-H", shlex.quote(f"{name}: {value}")]
@@ -304,7 +302,7 @@ class Api:
     def send(self, method: str, path: str, payload: Any = None, *, has_body: bool = False,
              api_key: Any = _DEFAULT) -> Exchange:
         """One operation: within the budget, 429s waited out, a created assistant recorded before any
-        interrupt can land (see ``_limits`` and ``_interrupts``)."""
+        interrupt can land (see ``limits`` and ``interrupts``)."""
         attempt = 0
         while True:
             INTERRUPTS.check()
@@ -626,7 +624,7 @@ def _decode(data: bytes, encoding: str) -> bytes:
 
 def _masked(received: Received, secret: str | None) -> Received:
     """``received`` with the key blanked out wherever the target repeated it (body or headers), in any spelling
-    (``_secrets``): a target that reflects the Authorization header must not carry the key into the terminal
+    (``secrets``): a target that reflects the Authorization header must not carry the key into the terminal
     or a report, and one that escapes it (``\\u0073k-...``) must not have ``json.loads`` rebuild it."""
     body = mask_bytes(received.body, secret)
     headers = {k: mask(v, secret) for k, v in received.headers.items()}
@@ -637,9 +635,9 @@ def _masked(received: Received, secret: str | None) -> Received:
 
 def open_client(target: Target, transport: httpx.BaseTransport | None = None) -> httpx.Client:
     """An HTTP client for a base URL: no redirects followed (a redirect is a verdict, not a detour), and
-    each exchange, connect to last byte, bounded by the target's timeout (see ``_deadline``).
+    each exchange, connect to last byte, bounded by the target's timeout (see ``deadline``).
 
-    ``transport`` replaces the network: cassettes, an in-process target (see ``_inprocess``).
+    ``transport`` replaces the network: cassettes, an in-process target (see ``inprocess``).
     """
     from conformance.transport.deadline import DeadlineTransport
 

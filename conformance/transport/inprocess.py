@@ -1,6 +1,6 @@
 """In-process targets: the suite over an httpx transport instead of the network.
 
-Part of the target seam (with ``_client``). Three uses:
+Part of the target seam (with ``client``). Three uses:
 
 - a mock that lives in Python, given as a factory (``--transport module:factory``): openai-responses'
   respx router, an ``httpx.MockTransport``, anything with ``handle_request``;

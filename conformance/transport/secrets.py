@@ -21,9 +21,28 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["MASK", "mask", "mask_bytes", "register", "shown", "visible"]
+__all__ = ["MASK", "MASKED_AUTH", "hide_credentials", "is_secret_name", "mask", "mask_bytes", "register", "shown",
+           "visible"]
 
-MASK = "***"
+MASK = "***"  # the one marker of a secret taken out: in output, reports, Allure results and cassettes
+MASKED_AUTH = f"Bearer {MASK}"  # the run's key in an Authorization header, as every record of a request shows it
+# A header or query parameter whose name speaks of keys, tokens, secrets, auth, cookies, sessions, organisations or
+# projects carries a secret: never recorded, never printed
+_SECRET_NAME = re.compile(r"auth|key|token|secret|passw|cookie|session|signature|credential|organization|project", re.I)
+# What a credential looks like in a target's answer (an OpenAI key, a bearer token)
+_CREDENTIAL = re.compile(rb"sk-[A-Za-z0-9_\-]{20,}|Bearer [A-Za-z0-9_\-.=:+/]{20,}")
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a header or query parameter of that name carries a secret (``Authorization``, ``api-key``,
+    ``OpenAI-Organization``, ``Set-Cookie``, ``access_token``...)."""
+    return bool(_SECRET_NAME.search(name))
+
+
+def hide_credentials(data: bytes, keep: bytes = b"") -> bytes:
+    """``data`` with anything shaped like a credential masked, except what ``keep`` holds (the suite's own
+    generated text, echoed: changing it would change the verdict)."""
+    return _CREDENTIAL.sub(lambda m: m.group(0) if m.group(0) in keep else MASK.encode(), data)
 MIN_LENGTH = 4  # shorter "keys" are not masked: replacing every "abc" would garble the output, not protect a key
 _BASE64_MIN = 12  # base64 spellings are masked for keys at least this long (shorter runs would match by chance)
 _registered: set[str] = set()
