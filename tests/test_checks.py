@@ -42,3 +42,35 @@ def test_echo_compares_only_what_the_response_documents() -> None:
 def test_echo_of_floats_is_exact() -> None:
     assert _echo_diff(0.7, 0.7000000000000001, ASSISTANT["temperature"], "temperature") is not None
     assert _echo_diff(1, 1.0, ASSISTANT["temperature"], "temperature") is None
+
+
+# --- the check contract ------------------------------------------------------------------------------
+
+
+def test_every_check_declares_what_it_judges_and_how_severe_a_break_is() -> None:
+    """One contract: a registered function ``(ctx, ex, ...)``, its report text, the schema annotations whose
+    requirements it judges (each one a keyword some schema annotates) and a severity."""
+    import inspect
+
+    from conformance.checks import core, resource
+    from conformance.checks.core import CHECKS, SEVERITIES
+    from conformance.contract.requirements import catalog
+
+    keywords = {kw for req in catalog().values() for kw in req.keywords}
+    assert len(CHECKS) >= 25
+    for name, declared in CHECKS.items():
+        fn = getattr(core, name, None) or getattr(resource, name)
+        assert list(inspect.signature(fn).parameters)[:2] == ["ctx", "ex"], name
+        assert declared.description and declared.severity in SEVERITIES, name
+        assert declared.judges and set(declared.judges) <= keywords, (name, set(declared.judges) - keywords)
+
+
+def test_a_requirements_severity_is_that_of_the_checks_that_judge_its_own_annotation() -> None:
+    from conformance.checks.core import severity_of
+
+    assert severity_of(("x-auth",), ["unauthorized"]) == "critical"
+    assert severity_of(("x-echo",), ["echoed"]) == "minor"
+    # a limit a probe broke is judged by 'rejected', whose own annotation is x-reject: the limit stays normal
+    assert severity_of(("maxLength",), ["accepted", "rejected"]) == "normal"
+    assert severity_of(("x-no-repeat",), ["pages_complete"]) == "critical"
+    assert severity_of(("type",), []) == "normal"

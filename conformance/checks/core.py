@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from jsonschema import Draft202012Validator
 
@@ -22,16 +22,45 @@ from conformance.results.ledger import Finding, Ledger
 from conformance.transport.client import MAX_DEPTH, MAX_VALUES, Exchange, Unjudgeable
 from conformance.transport.secrets import mask
 
-__all__ = ["CHECKS", "Context", "NonConformance", "preflight", "raise_findings", "same"]
+__all__ = ["CHECKS", "Check", "Context", "NonConformance", "check", "preflight", "raise_findings", "same",
+           "severity_of"]
 
 CheckFn = TypeVar("CheckFn", bound=Callable[..., Any])
-CHECKS: dict[str, str] = {}
+Severity = Literal["critical", "normal", "minor"]
+SEVERITIES: tuple[Severity, ...] = ("minor", "normal", "critical")
 
 
-def check(fn: CheckFn) -> CheckFn:
-    """Register a check under its name with its docstring's first line as its description."""
-    CHECKS[fn.__name__] = (fn.__doc__ or fn.__name__).strip().splitlines()[0]
-    return fn
+@dataclass(frozen=True)
+class Check:
+    """A check as registered: its name, its report text (its docstring's first line), the schema annotations
+    whose requirements it judges (``x-no-5xx``, ``maxLength`` through a probe, ...), and the severity of
+    breaking them."""
+
+    name: str
+    description: str
+    judges: tuple[str, ...]
+    severity: Severity
+
+
+CHECKS: dict[str, Check] = {}
+
+
+def check(*judges: str, severity: Severity = "normal") -> Callable[[CheckFn], CheckFn]:
+    """Register a check: a function ``(ctx: Context, ex: Exchange, ...)`` that records on ``ctx`` a pass or a
+    finding for each requirement it judges, declared here with the severity of breaking them."""
+    def register(fn: CheckFn) -> CheckFn:
+        CHECKS[fn.__name__] = Check(fn.__name__, (fn.__doc__ or fn.__name__).strip().splitlines()[0], judges,
+                                    severity)
+        return fn
+    return register
+
+
+def severity_of(keywords: tuple[str, ...], checks: Iterable[str]) -> Severity:
+    """A requirement's severity: the highest of the checks that judged it, each counting where it judges the
+    requirement's own annotation (``rejected`` judges ``x-reject`` as critical, not the limit a probe broke)."""
+    found = [CHECKS[name].severity for name in checks
+             if name in CHECKS and set(CHECKS[name].judges) & set(keywords)]
+    return max(found, key=SEVERITIES.index, default="normal")
 
 
 class NonConformance(AssertionError):
@@ -135,7 +164,7 @@ def preflight(schemas: Schemas) -> None:
 # --- status codes -----------------------------------------------------------------------------
 
 
-@check
+@check("x-no-5xx", severity="critical")
 def no_server_error(ctx: Context, ex: Exchange) -> bool:
     """The target never answers with a 5xx server error."""
     rid = ctx.rid("x-no-5xx")
@@ -147,7 +176,7 @@ def no_server_error(ctx: Context, ex: Exchange) -> bool:
     return True
 
 
-@check
+@check("x-accept", severity="critical")
 def accepted(ctx: Context, ex: Exchange, requirement: str | None) -> bool:
     """A valid request is answered 200 OK."""
     if not no_server_error(ctx, ex):
@@ -166,7 +195,7 @@ def accepted(ctx: Context, ex: Exchange, requirement: str | None) -> bool:
     return False
 
 
-@check
+@check("x-reject", severity="critical")
 def rejected(ctx: Context, ex: Exchange, requirement: str, strict: bool = True) -> bool:
     """A request that breaks a requirement is refused with 400 (any 4xx where ``strict`` is off)."""
     if not no_server_error(ctx, ex):
@@ -190,7 +219,7 @@ def rejected(ctx: Context, ex: Exchange, requirement: str, strict: bool = True) 
 # --- response shape ---------------------------------------------------------------------------
 
 
-@check
+@check("x-json", severity="critical")
 def json_content_type(ctx: Context, ex: Exchange) -> bool:
     """Responses are application/json."""
     rid = ctx.rid("x-json")
@@ -216,7 +245,7 @@ def _body(ctx: Context, ex: Exchange, rid: str, check_name: str) -> Any:
         return None
 
 
-@check
+@check("type", severity="normal")
 def error_envelope(ctx: Context, ex: Exchange) -> None:
     """An error answer is the envelope {"error": {"message", "type", "param", "code"}}."""
     json_content_type(ctx, ex)
@@ -263,7 +292,7 @@ def _shape_failures(schema: Node, body: Any, errors: Any) -> dict[str, str]:
     return broken
 
 
-@check
+@check("type", "required", "const", severity="normal")
 def assistant_shape(ctx: Context, ex: Exchange) -> Any:
     """The response is an assistant object as documented (extra fields allowed)."""
     json_content_type(ctx, ex)
@@ -345,7 +374,7 @@ def _empty_like(node: Node) -> list[Any]:
     return [{}] if "object" in types else []
 
 
-@check
+@check("x-echo", severity="minor")
 def echoed(ctx: Context, ex: Exchange, payload: dict[str, Any], body: dict[str, Any]) -> None:
     """Every documented field sent is returned exactly as sent."""
     request = ctx.request
@@ -379,7 +408,7 @@ def echoed(ctx: Context, ex: Exchange, payload: dict[str, Any], body: dict[str, 
             ctx.ok(rid, "echoed")
 
 
-@check
+@check("default", severity="minor")
 def defaults_applied(ctx: Context, ex: Exchange, payload: dict[str, Any], body: dict[str, Any]) -> None:
     """A field left out takes its documented default."""
     for name, node in ctx.schemas.request.get("properties", {}).items():
@@ -393,7 +422,7 @@ def defaults_applied(ctx: Context, ex: Exchange, payload: dict[str, Any], body: 
                      f"{name}: {_show(node['default'])}", f"{name}: {_show(body[name])}")
 
 
-@check
+@check("x-timestamp", severity="normal")
 def created_now(ctx: Context, ex: Exchange, body: dict[str, Any]) -> None:
     """created_at is the creation time in whole Unix seconds."""
     node = ctx.schemas.assistant["properties"]["created_at"]
@@ -410,7 +439,7 @@ def created_now(ctx: Context, ex: Exchange, body: dict[str, Any]) -> None:
                  f"between {low:.0f} and {high:.0f} (request time ± {ctx.clock_skew:g} s)", str(value))
 
 
-@check
+@check("x-unique", severity="critical")
 def unique_id(ctx: Context, ex: Exchange, body: dict[str, Any]) -> None:
     """Every created assistant has an id of its own."""
     rid = _req(ctx.schemas.assistant["properties"]["id"], "x-unique")
@@ -426,7 +455,7 @@ def unique_id(ctx: Context, ex: Exchange, body: dict[str, Any]) -> None:
         ctx.ok(rid, "unique_id")
 
 
-@check
+@check("x-retrievable", severity="normal")
 def retrieved_same(ctx: Context, ex: Exchange, created: dict[str, Any]) -> None:
     """GET /assistants/{id} returns the assistant as created."""
     rid = _req(ctx.schemas.assistant, "x-retrievable")
@@ -455,7 +484,7 @@ def _differs(ctx: Context, created: dict[str, Any], got: dict[str, Any]) -> str 
     return None
 
 
-@check
+@check("type", severity="normal")
 def deleted(ctx: Context, ex: Exchange, assistant_id: str) -> bool:
     """DELETE /assistants/{id} answers the documented deletion object."""
     rid = _req(ctx.schemas.delete, "type")
@@ -477,7 +506,7 @@ def deleted(ctx: Context, ex: Exchange, assistant_id: str) -> bool:
     return True
 
 
-@check
+@check("x-removes", severity="normal")
 def gone(ctx: Context, ex: Exchange) -> None:
     """After DELETE, GET /assistants/{id} answers 404 with the error envelope."""
     rid = _req(ctx.schemas.delete, "x-removes")
@@ -495,7 +524,7 @@ def gone(ctx: Context, ex: Exchange) -> None:
         ctx.fail(rid, "gone", ex, "After DELETE, GET of the id does not answer 404", "404", _status_line(ex))
 
 
-@check
+@check("x-auth", severity="critical")
 def unauthorized(ctx: Context, ex: Exchange) -> None:
     """A request without a valid API key is refused with 401 and the error envelope."""
     rid = ctx.rid("x-auth")
@@ -512,7 +541,7 @@ def unauthorized(ctx: Context, ex: Exchange) -> None:
 # --- state, credentials, text (issue 13) ----------------------------------------------------------
 
 
-@check
+@check("x-utf8", severity="normal")
 def utf8_answer(ctx: Context, ex: Exchange) -> bool:
     """An answer's body is valid UTF-8 (RFC 8259 8.1), whatever text it carries."""
     rid = _req(ctx.schemas.request, "x-utf8")
@@ -529,7 +558,7 @@ def utf8_answer(ctx: Context, ex: Exchange) -> bool:
     return True
 
 
-@check
+@check("x-auth", "x-auth-everywhere", "x-auth-scheme", severity="critical")
 def refused_key(ctx: Context, ex: Exchange, keyword: str = "x-auth") -> bool:
     """A request whose credentials are not the key is refused with 401 and the error envelope, on every endpoint."""
     rid = _req(ctx.schemas.request, keyword)
@@ -545,7 +574,7 @@ def refused_key(ctx: Context, ex: Exchange, keyword: str = "x-auth") -> bool:
     return False
 
 
-@check
+@check("x-auth-no-effect", severity="critical")
 def refusal_changed_nothing(ctx: Context, ex: Exchange, created: dict[str, Any]) -> None:
     """A request refused for its credentials has no effect: the assistant is still there, as created."""
     rid = _req(ctx.schemas.request, "x-auth-no-effect")

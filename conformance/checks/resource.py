@@ -36,7 +36,7 @@ def _query(ctx: Context) -> Node:
     return ctx.schemas.resolved(LIST_QUERY)
 
 
-@check
+@check("type", "required", "const", "x-first-last", severity="normal")
 def list_shape(ctx: Context, ex: Exchange) -> dict[str, Any] | None:
     """The answer to a list request is the documented list object, first_id and last_id naming its ends."""
     json_content_type(ctx, ex)
@@ -67,7 +67,7 @@ def list_shape(ctx: Context, ex: Exchange) -> dict[str, Any] | None:
     return body
 
 
-@check
+@check("minimum", "maximum", "default", severity="normal")
 def page_limit(ctx: Context, ex: Exchange, body: dict[str, Any], limit: int | None) -> None:
     """A page holds at most ``limit`` objects (20 when limit is not sent), and exactly that many when more follow."""
     node = _query(ctx)["properties"]["limit"]
@@ -87,7 +87,7 @@ def page_limit(ctx: Context, ex: Exchange, body: dict[str, Any], limit: int | No
         ctx.ok(rid, "page_limit")
 
 
-@check
+@check("x-order", "default", severity="normal")
 def page_order(ctx: Context, ex: Exchange, body: dict[str, Any], order: str | None) -> None:
     """The page is sorted by created_at in the order asked (desc when order is not sent)."""
     query = _query(ctx)
@@ -107,7 +107,7 @@ def page_order(ctx: Context, ex: Exchange, body: dict[str, Any], order: str | No
         ctx.ok(rid, "page_order")
 
 
-@check
+@check("x-no-repeat", severity="critical")
 def pages_complete(ctx: Context, ex: Exchange, seen: list[str], expected: list[str], finished: bool) -> None:
     """Following after=last_id page by page shows no object twice and leaves out none that existed throughout."""
     rid = _req(_query(ctx), "x-no-repeat")
@@ -123,7 +123,7 @@ def pages_complete(ctx: Context, ex: Exchange, seen: list[str], expected: list[s
         ctx.ok(rid, "pages_complete")
 
 
-@check
+@check("x-has-more", severity="normal")
 def has_more_told(ctx: Context, ex: Exchange, body: dict[str, Any], next_page: dict[str, Any] | None) -> None:
     """has_more is true exactly when objects follow the page (the next page, after=last_id, is not empty)."""
     rid = _req(_answer(ctx), "x-has-more")
@@ -137,7 +137,7 @@ def has_more_told(ctx: Context, ex: Exchange, body: dict[str, Any], next_page: d
         ctx.ok(rid, "has_more_told")
 
 
-@check
+@check("x-cursor", severity="normal")
 def cursor_respected(ctx: Context, ex: Exchange, body: dict[str, Any], cursor: str, name: str,
                      must_include: list[str], must_exclude: list[str]) -> None:
     """A page asked with after= (before=) holds only objects after (before) the cursor in the list's order."""
@@ -153,7 +153,7 @@ def cursor_respected(ctx: Context, ex: Exchange, body: dict[str, Any], cursor: s
         ctx.ok(rid, "cursor_respected")
 
 
-@check
+@check("x-replaces", "x-retrievable", severity="normal")
 def replaced(ctx: Context, ex: Exchange, modified: dict[str, Any], retrieved: Exchange) -> None:
     """After a modify, GET returns the object as the modify answered it (what was sent replaced the old)."""
     rid = ctx.rid("x-replaces")
@@ -172,7 +172,7 @@ def replaced(ctx: Context, ex: Exchange, modified: dict[str, Any], retrieved: Ex
     ctx.ok(rid, "replaced")
 
 
-@check
+@check("x-keeps", severity="normal")
 def kept(ctx: Context, ex: Exchange, before: dict[str, Any], sent: dict[str, Any], after: dict[str, Any]) -> None:
     """A modify leaves every field it did not send as it was (id and created_at included)."""
     rid = ctx.rid("x-keeps")
@@ -186,7 +186,7 @@ def kept(ctx: Context, ex: Exchange, before: dict[str, Any], sent: dict[str, Any
     ctx.ok(rid, "kept")
 
 
-@check
+@check("x-refused-no-effect", severity="critical")
 def refused_modify_kept(ctx: Context, ex: Exchange, before: dict[str, Any], retrieved: Exchange) -> None:
     """A refused modify changes nothing: GET shows the object as it was."""
     rid = ctx.rid("x-refused-no-effect")
@@ -201,7 +201,7 @@ def refused_modify_kept(ctx: Context, ex: Exchange, before: dict[str, Any], retr
     ctx.ok(rid, "refused_modify_kept")
 
 
-@check
+@check("x-unknown-id", severity="normal")
 def unknown_id_refused(ctx: Context, ex: Exchange) -> None:
     """A modify of an id that does not exist is refused with a 4xx."""
     rid = ctx.rid("x-unknown-id")

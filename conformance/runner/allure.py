@@ -17,7 +17,7 @@ import os
 import shutil
 import subprocess
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +28,7 @@ import pytest
 from allure_commons.logger import AllureFileLogger
 from allure_commons.types import AttachmentType
 
-from conformance.checks.core import findings_of
+from conformance.checks.core import findings_of, severity_of
 from conformance.endpoints import RESOURCES, SUITES
 from conformance.results.ledger import Finding
 from conformance.results.reports import headline, request_text, response_text
@@ -44,8 +44,8 @@ __all__ = ["EPIC", "ReportToolError", "active", "build_html", "find_allure", "in
 EPIC = RESOURCES[0].op(SUITES[0]).label  # the epic of a test of the default selection (create)
 ALLURE_INSTALL = ("the Allure command line is not installed; install it with 'npm install allure-commandline' "
                   "(or 'bash scripts/install-report-tools.sh'); it needs Java")
-_CRITICAL = {"x-accept", "x-reject", "x-malformed", "x-no-5xx", "x-auth", "x-json"}
-_MINOR = {"x-echo", "default"}
+_LEVELS = {"critical": allure.severity_level.CRITICAL, "normal": allure.severity_level.NORMAL,
+           "minor": allure.severity_level.MINOR}
 _RANK = {allure.severity_level.MINOR: 0, allure.severity_level.NORMAL: 1, allure.severity_level.CRITICAL: 2}
 _ATTACHMENT_LIMIT = 64_000
 _dynamic: Any = allure.dynamic  # allure-python's decorators are untyped
@@ -62,14 +62,9 @@ def install(config: pytest.Config, run_state: Callable[[], RunState | None]) -> 
         config.pluginmanager.register(_Labeller(run_state), "conformance-allure")
 
 
-def severity(requirement: Requirement) -> Any:
-    """Critical for status codes, auth and server errors; minor for echo and defaults; normal otherwise."""
-    keywords = set(requirement.keywords)
-    if keywords & _CRITICAL:
-        return allure.severity_level.CRITICAL
-    if keywords <= _MINOR:
-        return allure.severity_level.MINOR
-    return allure.severity_level.NORMAL
+def severity(requirement: Requirement, checks: Iterable[str] = ()) -> Any:
+    """Allure's severity for a requirement: that the checks which judged it declare (``checks.core.check``)."""
+    return _LEVELS[severity_of(requirement.keywords, checks)]
 
 
 @dataclass(frozen=True)
@@ -218,7 +213,8 @@ def _label(item: pytest.Item, run: RunState, before: _Before, exc: BaseException
     _dynamic.feature(feature)
     if stories:
         _dynamic.story(*stories)
-        _dynamic.severity(max((severity(catalog[r]) for r in stories), key=_RANK.__getitem__))
+        _dynamic.severity(max((severity(catalog[r], ledger.checks.get(r, ())) for r in stories),
+                               key=_RANK.__getitem__))
         _dynamic.description("\n\n".join(f"**{r}**: {catalog[r].doc}" for r in stories))
     _dynamic.parameter("examples", run.examples, excluded=True)
     requests = (run.api.requests if run.api else 0) - before.requests
