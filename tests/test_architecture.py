@@ -159,3 +159,41 @@ def test_relative_and_function_level_imports_are_resolved() -> None:
             found |= set(resolve("conformance.contract.profiles", node))
     assert found == {"conformance.contract.schemas", "conformance._meta", "conformance.transport.client",
                      "conformance", "conformance.results.ledger", "conformance.transport.cassettes"}
+
+
+ENGINE = ("contract", "generate", "transport", "results", "checks", "runner")
+
+
+def resource_named(path: Path, words: tuple[str, ...]) -> list[str]:
+    """Where a module's code (its names and strings, docstrings aside) names a resource."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docs = {id(node.body[0].value) for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.body
+            and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    found = []
+    for node in ast.walk(tree):
+        text = node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs \
+            else node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) \
+            else node.arg if isinstance(node, ast.arg) else None
+        if text is not None and any(word in text.lower() for word in words):
+            where = path.relative_to(ROOT.parent) if path.is_relative_to(ROOT.parent) else path.name
+            found.append(f"{where}:{getattr(node, 'lineno', '?')}: {text[:80]!r}")
+    return found
+
+
+def test_only_the_endpoint_modules_name_a_resource() -> None:
+    """The engine (contract, generate, transport, results, checks, runner) reads every path, label and message
+    about a resource from ``endpoints/``: a new endpoint needs no change there."""
+    from conformance.endpoints import RESOURCES
+
+    words = tuple(word for resource in RESOURCES for word in (resource.name, resource.id_label))
+    found = [hit for layer in ENGINE for path in sorted((ROOT / layer).glob("*.py")) for hit in resource_named(path, words)]
+    assert not found, "\n".join(found)
+
+
+def test_the_resource_check_sees_a_named_resource(tmp_path: Path) -> None:
+    """The check itself: a path in a string and a name in an identifier are seen, a docstring is not."""
+    module = tmp_path / "planted.py"
+    module.write_text('"""About assistants: a docstring may."""\nPATH = "/v1/assistants"\nassistant_id = 1\n')
+    assert [hit.split(": ", 1)[1] for hit in resource_named(module, ("assistant",))] == ["'/v1/assistants'",
+                                                                                         "'assistant_id'"]

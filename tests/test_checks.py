@@ -6,7 +6,7 @@ from __future__ import annotations
 from conformance.checks.core import _echo_diff, same
 from conformance.contract.schemas import load_schemas
 
-ASSISTANT = load_schemas().assistant["properties"]
+OBJECT = load_schemas().object_schema["properties"]
 
 
 def test_same_is_json_equality() -> None:
@@ -21,27 +21,27 @@ def test_same_is_json_equality() -> None:
 def test_echo_ignores_fields_a_server_adds_to_documented_objects() -> None:
     sent = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
     got = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}, "strict": False}}]
-    assert _echo_diff(sent, got, ASSISTANT["tools"], "tools") is None
+    assert _echo_diff(sent, got, OBJECT["tools"], "tools") is None
 
 
 def test_echo_is_exact_inside_free_form_objects_and_maps() -> None:
     sent = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
     got = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "extra": 1}}}]
-    assert _echo_diff(sent, got, ASSISTANT["tools"], "tools") is not None
-    assert _echo_diff({"a": "1"}, {"a": "1", "b": "2"}, ASSISTANT["metadata"], "metadata") is not None
+    assert _echo_diff(sent, got, OBJECT["tools"], "tools") is not None
+    assert _echo_diff({"a": "1"}, {"a": "1", "b": "2"}, OBJECT["metadata"], "metadata") is not None
 
 
 def test_echo_compares_only_what_the_response_documents() -> None:
     sent = {"file_search": {"vector_stores": [{"file_ids": ["file-1"]}]}}
     got = {"file_search": {"vector_store_ids": ["vs_new"]}}
-    assert _echo_diff(sent, got, ASSISTANT["tool_resources"], "tool_resources") is None
+    assert _echo_diff(sent, got, OBJECT["tool_resources"], "tool_resources") is None
     sent = {"code_interpreter": {"file_ids": ["file-1"]}}
-    assert _echo_diff(sent, {"code_interpreter": {"file_ids": []}}, ASSISTANT["tool_resources"], "t") is not None
+    assert _echo_diff(sent, {"code_interpreter": {"file_ids": []}}, OBJECT["tool_resources"], "t") is not None
 
 
 def test_echo_of_floats_is_exact() -> None:
-    assert _echo_diff(0.7, 0.7000000000000001, ASSISTANT["temperature"], "temperature") is not None
-    assert _echo_diff(1, 1.0, ASSISTANT["temperature"], "temperature") is None
+    assert _echo_diff(0.7, 0.7000000000000001, OBJECT["temperature"], "temperature") is not None
+    assert _echo_diff(1, 1.0, OBJECT["temperature"], "temperature") is None
 
 
 # --- the check contract ------------------------------------------------------------------------------

@@ -19,11 +19,11 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from conformance.contract.profiles import load_profile
-from conformance.contract.schemas import ASSISTANT, DELETE, ERROR
+from conformance.contract.schemas import DELETE, ERROR, OBJECT
 
 CORPUS_DIR = Path(__file__).parent / "real_answers"
 PROFILES = ("2024-05-13", "latest")
-SCHEMA_OF = {"create": ASSISTANT, "retrieve": ASSISTANT, "modify": ASSISTANT, "list": ASSISTANT,
+SCHEMA_OF = {"create": OBJECT, "retrieve": OBJECT, "modify": OBJECT, "list": OBJECT,
              "delete": DELETE, "error": ERROR}
 
 
@@ -36,13 +36,13 @@ def answers(files: list[Path]) -> Iterator[tuple[str, str, Any, dict[str, str]]]
     for path in files:
         for item in json.loads(path.read_text(encoding="utf-8"))["items"]:
             kind, response = item["kind"], item["response"]
-            if SCHEMA_OF[kind] == ASSISTANT and item["era"] != "v2":
+            if SCHEMA_OF[kind] == OBJECT and item["era"] != "v2":
                 continue
             where = f"{path.name}: {item['item']} ({kind}, {item['request']['method']} {item['request']['path']})"
             known = item.get("known_mismatch", {})
             if kind == "list":
                 for index, obj in enumerate(response["data"]):
-                    yield f"{where} data[{index}]", ASSISTANT, obj, known.get(f"data[{index}]", {})
+                    yield f"{where} data[{index}]", OBJECT, obj, known.get(f"data[{index}]", {})
             else:
                 yield where, SCHEMA_OF[kind], response, known
 
@@ -75,7 +75,7 @@ def test_the_corpus_is_there_and_small() -> None:
     assert len(files) >= 4
     assert sum(p.stat().st_size for p in CORPUS_DIR.iterdir()) < 1_000_000
     kinds = {name for _, name, _, _ in answers(files)}
-    assert kinds == {ASSISTANT, DELETE, ERROR}
+    assert kinds == {OBJECT, DELETE, ERROR}
 
 
 def test_every_item_names_its_source() -> None:

@@ -8,7 +8,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from conformance.contract.requirements import catalog, format_path
-from conformance.contract.schemas import ASSISTANT, DELETE, ERROR, REQUEST, SchemaError, iter_nodes, load_schemas
+from conformance.contract.schemas import DELETE, ERROR, OBJECT, REQUEST, SchemaError, iter_nodes, load_schemas
 from conformance.endpoints import RESOURCES
 
 CONSTRAINTS = {"maxLength", "maxItems", "maxProperties", "minimum", "maximum", "pattern", "enum", "oneOf",
@@ -17,7 +17,7 @@ CONSTRAINTS = {"maxLength", "maxItems", "maxProperties", "minimum", "maximum", "
 
 def test_every_schema_is_a_valid_draft_2020_12_schema() -> None:
     schemas = load_schemas()
-    for name in (REQUEST, ASSISTANT, ERROR, DELETE):
+    for name in (REQUEST, OBJECT, ERROR, DELETE):
         Draft202012Validator.check_schema(schemas.raw[name])
 
 
@@ -63,7 +63,7 @@ def test_limits_match_the_documentation_text() -> None:
 
 def test_a_broken_schema_directory_is_reported_in_one_line(tmp_path: pytest.TempPathFactory) -> None:
     directory = tmp_path
-    for name in (REQUEST, ASSISTANT, ERROR, DELETE):
+    for name in (REQUEST, OBJECT, ERROR, DELETE):
         (directory / name).write_text(json.dumps(load_schemas().raw[name]))  # type: ignore[operator]
     (directory / ERROR).write_text("{not json")  # type: ignore[operator]
     with pytest.raises(SchemaError, match="is not valid JSON"):

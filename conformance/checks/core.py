@@ -16,8 +16,9 @@ from typing import Any, Literal, TypeVar
 
 from jsonschema import Draft202012Validator
 
-from conformance.contract.schemas import ASSISTANT, DELETE, ERROR, Node, Schemas
+from conformance.contract.schemas import DELETE, ERROR, OBJECT, Node, Schemas
 from conformance.contract.walk import branch as seen_in
+from conformance.endpoints import RESOURCES
 from conformance.results.ledger import Finding, Ledger
 from conformance.transport.client import MAX_DEPTH, MAX_VALUES, Exchange, Unjudgeable
 from conformance.transport.secrets import mask
@@ -25,6 +26,7 @@ from conformance.transport.secrets import mask
 __all__ = ["CHECKS", "Check", "Context", "NonConformance", "check", "preflight", "raise_findings", "same",
            "severity_of"]
 
+LABEL = RESOURCES[0].id_label  # what the resource's object is called in messages
 CheckFn = TypeVar("CheckFn", bound=Callable[..., Any])
 Severity = Literal["critical", "normal", "minor"]
 SEVERITIES: tuple[Severity, ...] = ("minor", "normal", "critical")
@@ -149,15 +151,15 @@ def _status_line(ex: Exchange) -> str:
 
 def preflight(schemas: Schemas) -> None:
     """Read every annotation the checks rely on, so schemas without one fail before the run, not in a test."""
-    request, assistant, delete = schemas.request, schemas.assistant, schemas.delete
+    request, obj, delete = schemas.request, schemas.object_schema, schemas.delete
     for node, keyword in ((request, "x-no-5xx"), (request, "x-accept"), (request, "x-reject"), (request, "x-json"),
-                          (request, "x-auth"), (schemas.error, "type"), (assistant, "type"),
-                          (assistant, "x-retrievable"), (assistant["properties"]["id"], "x-unique"),
-                          (assistant["properties"]["created_at"], "x-timestamp"), (delete, "type"),
+                          (request, "x-auth"), (schemas.error, "type"), (obj, "type"),
+                          (obj, "x-retrievable"), (obj["properties"]["id"], "x-unique"),
+                          (obj["properties"]["created_at"], "x-timestamp"), (delete, "type"),
                           (delete, "x-removes")):
         _req(node, keyword)
-    _shape_ids(assistant)
-    for name in (ASSISTANT, DELETE, ERROR):
+    _shape_ids(obj)
+    for name in (OBJECT, DELETE, ERROR):
         schemas.validator(name)
 
 
@@ -293,20 +295,20 @@ def _shape_failures(schema: Node, body: Any, errors: Any) -> dict[str, str]:
 
 
 @check("type", "required", "const", severity="normal")
-def assistant_shape(ctx: Context, ex: Exchange) -> Any:
+def object_shape(ctx: Context, ex: Exchange) -> Any:
     """The response is an assistant object as documented (extra fields allowed)."""
     json_content_type(ctx, ex)
-    schema = ctx.schemas.assistant
-    body = _body(ctx, ex, _req(schema, "type"), "assistant_shape")
+    schema = ctx.schemas.object_schema
+    body = _body(ctx, ex, _req(schema, "type"), "object_shape")
     if body is None:
         return None
-    broken = _shape_failures(schema, body, ctx.schemas.validator(ASSISTANT).iter_errors(body))
+    broken = _shape_failures(schema, body, ctx.schemas.validator(OBJECT).iter_errors(body))
     for rid, message in broken.items():
-        ctx.fail(rid, "assistant_shape", ex, "The response is not a documented assistant object",
-                 "the assistant object of the documentation", message)
+        ctx.fail(rid, "object_shape", ex, f"The response is not a documented {LABEL} object",
+                 f"the {LABEL} object of the documentation", message)
     for rid in sorted(_shape_ids(schema) | {_req(schema, "type")}):
         if rid not in broken:
-            ctx.ok(rid, "assistant_shape")
+            ctx.ok(rid, "object_shape")
     return body if isinstance(body, dict) else None
 
 
@@ -378,7 +380,7 @@ def _empty_like(node: Node) -> list[Any]:
 def echoed(ctx: Context, ex: Exchange, payload: dict[str, Any], body: dict[str, Any]) -> None:
     """Every documented field sent is returned exactly as sent."""
     request = ctx.request
-    response = ctx.schemas.assistant
+    response = ctx.schemas.object_schema
     for name, value in payload.items():
         req_node = request.get("properties", {}).get(name, {})
         spec = req_node.get("x-req", {}).get("x-echo")
@@ -425,7 +427,7 @@ def defaults_applied(ctx: Context, ex: Exchange, payload: dict[str, Any], body: 
 @check("x-timestamp", severity="normal")
 def created_now(ctx: Context, ex: Exchange, body: dict[str, Any]) -> None:
     """created_at is the creation time in whole Unix seconds."""
-    node = ctx.schemas.assistant["properties"]["created_at"]
+    node = ctx.schemas.object_schema["properties"]["created_at"]
     rid = _req(node, "x-timestamp")
     value = body.get("created_at")
     if not isinstance(value, (int, float)) or isinstance(value, bool):
@@ -442,13 +444,13 @@ def created_now(ctx: Context, ex: Exchange, body: dict[str, Any]) -> None:
 @check("x-unique", severity="critical")
 def unique_id(ctx: Context, ex: Exchange, body: dict[str, Any]) -> None:
     """Every created assistant has an id of its own."""
-    rid = _req(ctx.schemas.assistant["properties"]["id"], "x-unique")
+    rid = _req(ctx.schemas.object_schema["properties"]["id"], "x-unique")
     value = body.get("id")
     if not isinstance(value, str):
         return
     seen = ctx.ledger.seen_ids
     if value in seen:
-        ctx.fail(rid, "unique_id", ex, "Two assistants were given the same id", "a new id",
+        ctx.fail(rid, "unique_id", ex, f"Two {LABEL}s were given the same id", "a new id",
                  f"{value!r}, already returned in {seen[value]}")
     else:
         seen[value] = ctx.test or "this run"
@@ -458,19 +460,19 @@ def unique_id(ctx: Context, ex: Exchange, body: dict[str, Any]) -> None:
 @check("x-retrievable", severity="normal")
 def retrieved_same(ctx: Context, ex: Exchange, created: dict[str, Any]) -> None:
     """GET /assistants/{id} returns the assistant as created."""
-    rid = _req(ctx.schemas.assistant, "x-retrievable")
+    rid = _req(ctx.schemas.object_schema, "x-retrievable")
     if not no_server_error(ctx, ex):
         return
     if ex.received.status != 200:
-        ctx.fail(rid, "retrieved_same", ex, "The created assistant cannot be retrieved by its id", "200",
+        ctx.fail(rid, "retrieved_same", ex, f"The created {LABEL} cannot be retrieved by its id", "200",
                  _status_line(ex))
         return
-    got = assistant_shape(ctx, ex)
+    got = object_shape(ctx, ex)
     if got is None:
         return
     name = _differs(ctx, created, got)
     if name is not None:
-        ctx.fail(rid, "retrieved_same", ex, f"The retrieved assistant differs in {name!r}",
+        ctx.fail(rid, "retrieved_same", ex, f"The retrieved {LABEL} differs in {name!r}",
                  f"{name}: {_show(created[name])}", f"{name}: {_show(got.get(name, '(absent)'))}")
         return
     ctx.ok(rid, "retrieved_same")
@@ -478,29 +480,30 @@ def retrieved_same(ctx: Context, ex: Exchange, created: dict[str, Any]) -> None:
 
 def _differs(ctx: Context, created: dict[str, Any], got: dict[str, Any]) -> str | None:
     """The first documented field of ``created`` that ``got`` lacks or holds otherwise."""
-    for name in ctx.schemas.assistant["properties"]:
+    for name in ctx.schemas.object_schema["properties"]:
         if name in created and (name not in got or not same(created[name], got[name])):
             return str(name)
     return None
 
 
 @check("type", severity="normal")
-def deleted(ctx: Context, ex: Exchange, assistant_id: str) -> bool:
+def deleted(ctx: Context, ex: Exchange, resource_id: str) -> bool:
     """DELETE /assistants/{id} answers the documented deletion object."""
     rid = _req(ctx.schemas.delete, "type")
     if not no_server_error(ctx, ex):
         return False
     if ex.received.status != 200:
-        ctx.fail(rid, "deleted", ex, "The assistant could not be deleted", "200", _status_line(ex))
+        ctx.fail(rid, "deleted", ex, f"The {LABEL} could not be deleted", "200", _status_line(ex))
         return False
     json_content_type(ctx, ex)
     body = _body(ctx, ex, rid, "deleted")
     if body is None:
         return False
     errors = list(ctx.schemas.validator(DELETE).iter_errors(body))
-    if errors or body.get("id") != assistant_id:
+    if errors or body.get("id") != resource_id:
+        kind = ctx.schemas.delete["properties"]["object"]["const"]
         ctx.fail(rid, "deleted", ex, "The deletion answer is not as documented",
-                 f'{{"id": {assistant_id!r}, "object": "assistant.deleted", "deleted": true}}', _show(body))
+                 f'{{"id": {resource_id!r}, "object": "{kind}", "deleted": true}}', _show(body))
         return False
     ctx.ok(rid, "deleted")
     return True
@@ -519,7 +522,7 @@ def gone(ctx: Context, ex: Exchange) -> None:
     elif status in (405, 501):  # GET is not served at all (RESP-ID-RETRIEVABLE says so): nothing shown either way
         return
     elif 200 <= status < 300:
-        ctx.fail(rid, "gone", ex, "A deleted assistant can still be fetched", "404", _status_line(ex))
+        ctx.fail(rid, "gone", ex, f"A deleted {LABEL} can still be fetched", "404", _status_line(ex))
     else:
         ctx.fail(rid, "gone", ex, "After DELETE, GET of the id does not answer 404", "404", _status_line(ex))
 
@@ -581,8 +584,8 @@ def refusal_changed_nothing(ctx: Context, ex: Exchange, created: dict[str, Any])
     if not no_server_error(ctx, ex):
         return
     if ex.received.status == 404:
-        ctx.fail(rid, "refusal_changed_nothing", ex, "A DELETE refused for its key removed the assistant anyway",
-                 "200 and the assistant", _status_line(ex))
+        ctx.fail(rid, "refusal_changed_nothing", ex, f"A DELETE refused for its key removed the {LABEL} anyway",
+                 f"200 and the {LABEL}", _status_line(ex))
         return
     got = ex.received.json_or_none() if ex.received.status == 200 else None
     if not isinstance(got, dict):  # GET not served (405), or no assistant object: nothing shown either way

@@ -8,6 +8,7 @@ import itertools
 from typing import Any
 
 from conformance.checks.core import (
+    LABEL,
     Context,
     _body,
     _req,
@@ -157,15 +158,15 @@ def cursor_respected(ctx: Context, ex: Exchange, body: dict[str, Any], cursor: s
 def replaced(ctx: Context, ex: Exchange, modified: dict[str, Any], retrieved: Exchange) -> None:
     """After a modify, GET returns the object as the modify answered it (what was sent replaced the old)."""
     rid = ctx.rid("x-replaces")
-    retrievable = _req(ctx.schemas.assistant, "x-retrievable")
+    retrievable = _req(ctx.schemas.object_schema, "x-retrievable")
     got = retrieved.received.json_or_none() if retrieved.received.status == 200 else None
     if not isinstance(got, dict):
-        ctx.fail(retrievable, "replaced", retrieved, "The modified assistant cannot be retrieved by its id",
+        ctx.fail(retrievable, "replaced", retrieved, f"The modified {LABEL} cannot be retrieved by its id",
                  "200 and the object", _status_line(retrieved))
         return
     ctx.ok(retrievable, "replaced")
     for name, value in modified.items():
-        if name in ctx.schemas.assistant["properties"] and not same(got.get(name), value):
+        if name in ctx.schemas.object_schema["properties"] and not same(got.get(name), value):
             ctx.fail(rid, "replaced", retrieved, f"GET after a modify shows another {name!r} than the modify answered",
                      f"{name}: {_show(value)}", f"{name}: {_show(got.get(name, '(absent)'))}")
             return
@@ -176,7 +177,7 @@ def replaced(ctx: Context, ex: Exchange, modified: dict[str, Any], retrieved: Ex
 def kept(ctx: Context, ex: Exchange, before: dict[str, Any], sent: dict[str, Any], after: dict[str, Any]) -> None:
     """A modify leaves every field it did not send as it was (id and created_at included)."""
     rid = ctx.rid("x-keeps")
-    for name in ctx.schemas.assistant["properties"]:
+    for name in ctx.schemas.object_schema["properties"]:
         if name in sent or name not in before:
             continue
         if not same(before[name], after.get(name)):
@@ -193,7 +194,7 @@ def refused_modify_kept(ctx: Context, ex: Exchange, before: dict[str, Any], retr
     got = retrieved.received.json_or_none() if retrieved.received.status == 200 else None
     if not isinstance(got, dict):
         return  # not retrievable: RESP-ID-RETRIEVABLE says so elsewhere; nothing shown here either way
-    for name in ctx.schemas.assistant["properties"]:
+    for name in ctx.schemas.object_schema["properties"]:
         if name in before and not same(before[name], got.get(name)):
             ctx.fail(rid, "refused_modify_kept", retrieved, f"A refused modify changed {name!r}",
                      f"{name}: {_show(before[name])}", f"{name}: {_show(got.get(name, '(absent)'))}")

@@ -32,7 +32,7 @@ Node = dict[str, Any]
 # The schema files come from the endpoint modules; these name the roles the create suite reads most.
 _RESOURCE = RESOURCES[0]
 REQUEST = str(_RESOURCE.op("create").request)
-ASSISTANT = _RESOURCE.object
+OBJECT = _RESOURCE.object
 ERROR = _RESOURCE.error
 DELETE = _RESOURCE.op("delete").answer
 _NAMES = tuple(dict.fromkeys(name for resource in RESOURCES for name in resource.schema_files))
@@ -67,8 +67,9 @@ class Schemas:
         return self.resolved(REQUEST)
 
     @property
-    def assistant(self) -> Node:
-        return self.resolved(ASSISTANT)
+    def object_schema(self) -> Node:
+        """The resource's object (the assistant object), resolved."""
+        return self.resolved(OBJECT)
 
     @property
     def error(self) -> Node:

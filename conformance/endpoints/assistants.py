@@ -19,6 +19,8 @@ ASSISTANTS = Resource(
     error="error.schema.json",
     headers=(("OpenAI-Beta", "assistants=v2"),),
     id_label="assistant",
+    title="the Assistants API",
+    gone="OpenAI's own API answers 404 there: it shut the Assistants API down on 2026-08-26.",
     operations=(
         Operation("create", "POST", "/assistants", OBJECT, "create", request="create-assistant-request.schema.json"),
         Operation("retrieve", "GET", "/assistants/{id}", OBJECT, "create"),

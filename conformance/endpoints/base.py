@@ -54,6 +54,22 @@ class Resource:
     headers: tuple[tuple[str, str], ...]
     operations: tuple[Operation, ...]
     id_label: str  # what the object is called in messages ("assistant")
+    title: str = ""  # the API's name in messages ("the Assistants API")
+    gone: str = ""  # what to say when a target does not serve it (where the original went)
+
+    @property
+    def probe_path(self) -> str:
+        """A path under the base URL that any server of the resource answers (404 for an unknown id will do):
+        what a test waits for to know a server it started is up."""
+        return "/v1" + self.op("retrieve").at("x")
+
+    def summary(self) -> str:
+        """The selections and the operations each runs, as the command line's help says them."""
+        parts = []
+        for suite in self.suites:
+            labels = [op.label for op in self.operations if op.suite == suite]
+            parts.append(f"{suite} ({', '.join(labels)})")
+        return ", ".join(parts)
 
     def op(self, name: str) -> Operation:
         for operation in self.operations:

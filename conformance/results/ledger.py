@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from conformance.contract.requirements import Requirement
+from conformance.endpoints import RESOURCES
 from conformance.transport.secrets import shown
 
 if TYPE_CHECKING:
@@ -135,14 +136,14 @@ class Ledger:
         self.target_errors.extend(wire["target_errors"])
         for rid, f in wire["failures"].items():
             self.failures.setdefault(rid, RemoteFinding(rid, f["title"], f["received"], f["data"]))
-        for assistant_id, test in wire["seen_ids"].items():
-            if assistant_id in self.seen_ids and unique_requirement not in self.failures:
-                data = {"check": "unique_id", "title": "Two assistants were given the same id",
-                        "expected": "a new id", "received": f"{assistant_id!r} in {self.seen_ids[assistant_id]} and {test}",
+        for resource_id, test in wire["seen_ids"].items():
+            if resource_id in self.seen_ids and unique_requirement not in self.failures:
+                data = {"check": "unique_id", "title": f"Two {RESOURCES[0].id_label}s were given the same id",
+                        "expected": "a new id", "received": f"{resource_id!r} in {self.seen_ids[resource_id]} and {test}",
                         "test": test}
                 self.failures[unique_requirement] = RemoteFinding(unique_requirement, data["title"], data["received"], data)
                 self.failure_counts[unique_requirement] += 1
-            self.seen_ids.setdefault(assistant_id, test)
+            self.seen_ids.setdefault(resource_id, test)
 
     def reset(self) -> None:
         """Forget every verdict: a run that found nothing to judge reports no requirement passed or failed."""

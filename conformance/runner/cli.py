@@ -38,7 +38,7 @@ _EXIT_HELP = """exit codes:
   0  the target conforms: the run finished and every requirement it exercised passed
   1  a requirement failed (also when the run did not finish: a failure is a failure)
   2  no verdict: bad usage, unreadable schemas, a cassette that lacks a request, or nothing to judge
-     (the target cannot be reached, does not serve POST /assistants, or refuses the API key)
+     (the target cannot be reached, does not serve the endpoint, or refuses the API key)
   3  incomplete: nothing failed in what ran, but the run did not finish (interrupted, --max-requests
      spent, stopped after --max-target-errors, tests ended in target errors)"""
 
@@ -79,7 +79,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="conformance", description="Conformance suite for POST /v1/assistants.")
+    parser = _Parser(prog="conformance", description=f"Conformance suite for {RESOURCES[0].title}: {RESOURCES[0].summary()}.")
     parser.add_argument("--version", action="version", version=f"conformance {_version()} ({DISTRIBUTION})")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser("run", help="run the suite against a target (default: the embedded reference server)",

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from conformance.contract.profiles import DEFAULT_PROFILE, PROFILES
-from conformance.endpoints import SUITES
+from conformance.endpoints import RESOURCES, SUITES
 from conformance.transport.cassettes import RECORD_MODES
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["OPTIONS", "Option", "add_run_arguments", "cli_type", "count", "option", "public_url", "pytest_addoption",
            "pytest_args", "record_args", "seconds", "whole"]
 
-GROUP = ("conformance", "conformance: POST /v1/assistants")
+GROUP = ("conformance", f"conformance: {RESOURCES[0].title}")
 UNKNOWN_MODEL = "conformance-unknown-model"
 
 
@@ -227,8 +227,7 @@ OPTIONS: tuple[Option, ...] = (
                 "spec); see schemas/README.md",
            recorded=lambda cfg: None if cfg.profile == DEFAULT_PROFILE else cfg.profile),
     Option("--endpoint", repeat=True, choices=SUITES, metavar="NAME",
-           help="only this selection's tests (repeatable): create (POST /v1/assistants, and the GET and DELETE its "
-                "ids promise), modify (POST /v1/assistants/{id}), list (GET /v1/assistants). Default: all",
+           help=f"only this selection's tests (repeatable): {RESOURCES[0].summary()}. Default: all",
            recorded=lambda cfg: None if cfg.endpoints == frozenset(SUITES) else sorted(cfg.endpoints)),
     Option("--pools", metavar="FILE",
            help='resource pools from a JSON file: {"models": [...], "file_ids": [...], "vector_store_ids": [...], '

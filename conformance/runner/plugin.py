@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from conformance.checks.core import findings_of
-from conformance.endpoints import SUITES
+from conformance.endpoints import RESOURCES, SUITES
 from conformance.generate.draws import draws
 from conformance.generate.probes import Probe, probes
 from conformance.runner import allure as _allure
@@ -39,7 +39,8 @@ def pytest_configure(config: pytest.Config) -> None:
                                        "without it, the first (create)")
     config.addinivalue_line("markers", "probes(*expect, operation='create'): parametrize 'probe' with the probes of "
                                        "that operation's request that expect these outcomes; for create, the test "
-                                       "sends POST /assistants with each of the probe's fixed values, in order, "
+                                       f"sends {RESOURCES[0].op('create').label} with each of the probe's fixed "
+                                       "values, in order, "
                                        "with the run's key (so --concurrency may send them ahead)")
     config.addinivalue_line("markers", "phase(first, rest=first): run this test in that phase of the run (lower "
                                        "first); a probe that leads its requirement in 'first', the others in 'rest'")
@@ -276,7 +277,7 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
     if wire is None:
         return
     run = state(node.config)
-    unique = run.schemas.assistant["properties"]["id"]["x-req"]["x-unique"]["id"]
+    unique = run.schemas.object_schema["properties"]["id"]["x-req"]["x-unique"]["id"]
     run.ledger.merge_wire(wire["ledger"], unique)
     run.remote_requests += wire["requests"]
     run.cleanup_failed.extend(wire["cleanup_failed"])

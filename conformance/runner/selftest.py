@@ -26,9 +26,12 @@ from pathlib import Path
 
 import httpx
 
+from conformance.endpoints import RESOURCES
 from conformance.selftest.catalog import DEFECTS, EVERY, EXPECTED, EXPECTED_EXIT, VARIANTS
 from conformance.selftest.reference import DEFAULT_API_KEY
 from conformance.selftest.registry import selection
+
+READY = RESOURCES[0].probe_path  # a path every server of the resource answers
 
 __all__ = ["Outcome", "catalog_server", "describe", "fork_pool", "progress_line", "run_entry", "run_target", "score", "serve"]
 
@@ -75,7 +78,7 @@ class Outcome:
 
 
 @contextmanager
-def serve(*args: str, ready: str = "/v1/assistants/x", cwd: str | Path | None = None,
+def serve(*args: str, ready: str = READY, cwd: str | Path | None = None,
           timeout: float = 60.0) -> Iterator[str]:
     """``conformance serve --port 0 ARGS`` in a process of its own until exit; yields its root URL
     (``http://127.0.0.1:PORT``) once ``GET ready`` is answered.

@@ -83,10 +83,10 @@ class RunState:
         ctx = self.context
         ctx.test = "cleanup (end of run)"
         scratch = Context(self.schemas, Ledger(self.ledger.requirements), secret=ctx.secret)
-        for assistant_id, exchange in answers:
-            deleted(scratch, exchange, assistant_id)
+        for resource_id, exchange in answers:
+            deleted(scratch, exchange, resource_id)
             if scratch.take():
-                deleted(ctx, exchange, assistant_id)
+                deleted(ctx, exchange, resource_id)
         ctx.take()
 
     def reference(self, api_key: str = DEFAULT_API_KEY, extra_models: tuple[str, ...] = ()) -> ReferenceServer:
@@ -274,8 +274,8 @@ def nothing_to_judge(ex: Exchange, cfg: RunConfig) -> str | None:
     if not got.unserved():
         return None
     page = " with an HTML page" if got.status not in (404, 405, 501) else ""
-    return (f"the target does not serve the Assistants API there: {where} answered {got.status}{page}. Check the base "
-            "URL (most servers serve it under /v1). OpenAI's own API answers 404 there: it shut the Assistants API "
-            "down on 2026-08-26.")
+    resource = RESOURCES[0]
+    return (f"the target does not serve {resource.title} there: {where} answered {got.status}{page}. Check the base "
+            f"URL (most servers serve it under /v1). {resource.gone}".rstrip())
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from conformance.endpoints import SUITES
+from conformance.endpoints import RESOURCES, SUITES
 from conformance.generate.probes import Probe
 from conformance.results.reports import REPORT_VERSION, headline, write_reports
 from conformance.runner.config import EMBEDDED, SHRINK_BUDGET, cassette_settings, record_command
@@ -141,7 +141,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(f"  BUDGET: {budget_spent(run)}; {tally(run)['budget_skipped']} test(s) skipped, their "
                                     "requirements left not exercised")
     if run.cleanup_failed:
-        terminalreporter.write_line(shown(f"  CLEANUP: {len(run.cleanup_failed)} assistant(s) could not be deleted: "
+        label = RESOURCES[0].id_label
+        terminalreporter.write_line(shown(f"  CLEANUP: {len(run.cleanup_failed)} {label}(s) could not be deleted: "
                                           + ", ".join(run.cleanup_failed[:20])))
     if run.config.report_dir is not None:
         terminalreporter.write_line(f"reports: {run.config.report_dir / 'compliance.json'} (and .md, .html)")

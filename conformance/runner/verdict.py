@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from conformance.endpoints import RESOURCES
 from conformance.runner.state import RunState
 from conformance.transport.client import NotRecorded
 from conformance.transport.limits import BudgetExhausted
@@ -31,7 +32,7 @@ def fallback_no_verdict(run: RunState, counts: dict[str, int]) -> str | None:
     """For a run whose first request was not the smallest valid one (``-k``, or under pytest-xdist): nothing
     to judge when every answer said the endpoint is not there, or every valid request was refused 401/403."""
     if counts["answered"] and counts["unserved"] == counts["answered"]:
-        return (f"the target does not serve the Assistants API at {run.config.target_url or 'the embedded server'}: "
+        return (f"the target does not serve {RESOURCES[0].title} at {run.config.target_url or 'the embedded server'}: "
                 f"all {counts['answered']} answers were 404, 405, 501 or an HTML page. Check the base URL (and the "
                 "model: --model).")
     if counts["valid_answers"] and counts["valid_refused"] == counts["valid_answers"]:

@@ -436,7 +436,7 @@ class _DeleteShape(ReferenceServer):
 
 def _required_field_requirements() -> set[str]:
     """The requirement of each required field of the assistant object (RESP-ID, RESP-MODEL, ...)."""
-    assistant = load_schemas().assistant
+    assistant = load_schemas().object_schema
     return {assistant["properties"][k]["x-req"]["required"]["id"] for k in assistant["required"]}
 
 
@@ -624,7 +624,7 @@ class _OptionalNullsOmitted(ReferenceServer):
 
     def build(self, body: dict[str, Any]) -> dict[str, Any]:
         obj = super().build(body)
-        required = set(self.schemas.assistant["required"])
+        required = set(self.schemas.object_schema["required"])
         for key in ("temperature", "top_p", "response_format", "tool_resources"):
             if key in body and body[key] is None:
                 obj[key] = None

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from conformance.checks.core import (
     NonConformance,
     accepted,
-    assistant_shape,
     created_now,
     defaults_applied,
     deleted,
@@ -19,6 +18,7 @@ from conformance.checks.core import (
     error_envelope,
     gone,
     no_server_error,
+    object_shape,
     raise_findings,
     rejected,
     retrieved_same,
@@ -151,7 +151,7 @@ def judge_created(run: RunState, ex: Exchange, payload: dict[str, Any], requirem
     ctx = run.context
     run.observe_valid(ex)
     if accepted(ctx, ex, requirement) and 200 <= ex.received.status < 300:
-        body = assistant_shape(ctx, ex)
+        body = object_shape(ctx, ex)
         if body is not None:
             echoed(ctx, ex, payload, body)
             defaults_applied(ctx, ex, payload, body)

@@ -9,10 +9,10 @@ import pytest
 
 from conformance.checks.core import (
     accepted,
-    assistant_shape,
     echoed,
     error_envelope,
     no_server_error,
+    object_shape,
     raise_findings,
     refused_key,
     rejected,
@@ -36,7 +36,7 @@ def _modified(run: RunState, before: dict[str, Any], payload: dict[str, Any], re
     api, ctx = run.open(), run.context
     ex = api.modify(str(before["id"]), payload)
     if accepted(ctx, ex, requirement) and 200 <= ex.received.status < 300:
-        after = assistant_shape(ctx, ex)
+        after = object_shape(ctx, ex)
         if isinstance(after, dict):
             echoed(ctx, ex, payload, after)
             kept(ctx, ex, before, payload, after)

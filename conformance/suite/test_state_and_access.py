@@ -17,7 +17,7 @@ from conformance.checks.core import (
     retrieved_same,
     utf8_answer,
 )
-from conformance.contract.schemas import ASSISTANT
+from conformance.contract.schemas import OBJECT
 from conformance.generate.combine import all_at_limits, escaped_json, pairwise_requests, text_requests
 from conformance.generate.probes import RawBody
 from conformance.runner.state import RunState
@@ -169,7 +169,7 @@ def test_assistants_created_during_the_run_read_back(conformance: RunState) -> N
     ctx = conformance.context
     # Only assistants whose create answer was itself a documented assistant object (one created by a refused
     # probe the target wrongly accepted may not be; that was judged where it was sent).
-    shape = conformance.schemas.validator(ASSISTANT)
+    shape = conformance.schemas.validator(OBJECT)
     # ``answers`` forgets an id once it is deleted, on a live run and a replay alike (``created`` is empty on a
     # replay: a replayed assistant exists nowhere), so both read back the same ids.
     ids = [i for i, answer in api.answers.items() if shape.is_valid(answer)]

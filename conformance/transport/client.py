@@ -460,10 +460,10 @@ class Api:
     def list_page(self, query: dict[str, Any] | None = None, *, api_key: Any = _DEFAULT) -> Exchange:
         return self.call("list", None, query=query, api_key=api_key)
 
-    def _forget(self, assistant_id: str) -> None:
-        if assistant_id in self.created:
-            self.created.remove(assistant_id)
-        self.answers.pop(assistant_id, None)
+    def _forget(self, resource_id: str) -> None:
+        if resource_id in self.created:
+            self.created.remove(resource_id)
+        self.answers.pop(resource_id, None)
 
     def _adopt(self, answer: Answer) -> None:
         """An assistant a create sent ahead made, which no test saw: the cleanup deletes it."""
@@ -497,18 +497,18 @@ class Api:
         if self.ahead is None:
             return
         planned = []
-        for assistant_id in ids:
+        for resource_id in ids:
             try:
-                planned.append(self.planned(method, _ITEM_PREFIX + _id_in_path(assistant_id)))
+                planned.append(self.planned(method, _ITEM_PREFIX + _id_in_path(resource_id)))
             except TargetError:
                 break  # the test says so when it gets there
         self.ahead.announce(planned)
 
     def _deletes(self) -> list[Planned]:
         out = []
-        for assistant_id in self.created:
+        for resource_id in self.created:
             try:
-                out.append(self.planned("DELETE", _ITEM_PREFIX + _id_in_path(assistant_id)))
+                out.append(self.planned("DELETE", _ITEM_PREFIX + _id_in_path(resource_id)))
             except TargetError:  # an id no URL can carry: the cleanup's own loop says so
                 continue
         return out
@@ -526,31 +526,32 @@ class Api:
                         self._adopt(answer)
                     self.ahead.restart()
                     self.ahead.announce(self._deletes())
-                for assistant_id in list(self.created):
+                for resource_id in list(self.created):
                     if INTERRUPTS.abandon:
                         raise CleanupAbandoned
                     try:
-                        exchange = self.delete(assistant_id)
-                        answers.append((assistant_id, exchange))
+                        exchange = self.delete(resource_id)
+                        answers.append((resource_id, exchange))
                         ok = exchange.received.status == 200
                     except (TargetError, BudgetExhausted):
                         ok = False
                     if not ok:
-                        failed.append(assistant_id)
-                        if assistant_id in self.created:
-                            self.created.remove(assistant_id)
+                        failed.append(resource_id)
+                        if resource_id in self.created:
+                            self.created.remove(resource_id)
             except KeyboardInterrupt:  # interrupted twice: the rest is abandoned, said in one line
                 left = list(self.created)
                 failed += left
                 self.created.clear()
                 shown = ", ".join(left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
-                print(f"\nconformance: interrupted again: cleanup abandoned, {len(left)} assistant(s) this run created "
+                label = RESOURCES[0].id_label
+                print(f"\nconformance: interrupted again: cleanup abandoned, {len(left)} {label}(s) this run created "
                       f"left undeleted{': ' + shown if left else ''} (compliance.json, run.cleanup_failed)",
                       file=sys.stderr, flush=True)
         return failed, answers
 
 
-def _id_in_path(assistant_id: str) -> str:
+def _id_in_path(resource_id: str) -> str:
     """An id as a path segment: every character outside RFC 3986's unreserved set percent-encoded (UTF-8).
 
     Ids are the target's choice: one holding ESC, CR LF, a slash or a '?' was put in the URL as it was, so a
@@ -560,9 +561,9 @@ def _id_in_path(assistant_id: str) -> str:
     no UTF-8 form (a lone surrogate, which JSON's ``\\ud800`` can carry) cannot be sent at all: a target error.
     """
     try:
-        return quote(assistant_id, safe="")
+        return quote(resource_id, safe="")
     except UnicodeEncodeError:
-        raise TargetError(f"the id {assistant_id!r} cannot be sent: it has no UTF-8 form") from None
+        raise TargetError(f"the id {resource_id!r} cannot be sent: it has no UTF-8 form") from None
 
 
 def _path_id(path: str) -> str:

@@ -22,6 +22,10 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
+from conformance.endpoints import RESOURCES
+
+LABEL = RESOURCES[0].id_label  # what the resource's object is called
+
 __all__ = ["INTERRUPTS", "CleanupAbandoned", "Interrupts"]
 
 _SIGNALS = tuple(s for s in (signal.SIGINT, getattr(signal, "SIGTERM", None)) if s is not None)
@@ -63,7 +67,7 @@ class Interrupts:
             if self.signals_in_cleanup >= 2 or self.abandon:
                 self.abandon = True
                 raise CleanupAbandoned
-            print(f"\nconformance: deleting the {self.cleaning_left()} assistant(s) this run created; "
+            print(f"\nconformance: deleting the {self.cleaning_left()} {LABEL}(s) this run created; "
                   "interrupt again to abandon them", file=sys.stderr, flush=True)
             return
         if self.unwinding or self.pending:  # a second interrupt before the cleanup: it will abandon the cleanup
@@ -103,7 +107,7 @@ class Interrupts:
         self.cleaning_left, self.pending = left, False
         self.signals_in_cleanup = 1 if self.unwinding else 0  # an interrupted run: the next interrupt abandons it
         if self.unwinding and not self.abandon and left():
-            print(f"\nconformance: interrupted: deleting the {left()} assistant(s) this run created; interrupt again "
+            print(f"\nconformance: interrupted: deleting the {left()} {LABEL}(s) this run created; interrupt again "
                   "to abandon them", file=sys.stderr, flush=True)
         try:
             yield

@@ -17,6 +17,10 @@ from typing import Any
 import httpx
 import uvicorn
 
+from conformance.endpoints import RESOURCES
+
+READY = RESOURCES[0].probe_path  # a path every server of the resource answers
+
 __all__ = ["ServerThread", "free_port", "server_process", "started_process"]
 
 
@@ -62,7 +66,7 @@ class ServerThread:
 
 
 @contextmanager
-def started_process(argv: Sequence[str], port: int, timeout: float = 30.0, *, ready: str = "/v1/assistants/x",
+def started_process(argv: Sequence[str], port: int, timeout: float = 30.0, *, ready: str = READY,
                     cwd: str | Path | None = None, env: Mapping[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``argv``, a server listening on loopback ``port``, in a process of its own until exit; yields the
     process once ``GET ready`` gets an answer. Its stderr is kept in a temporary file: the end of it is
@@ -95,7 +99,7 @@ def started_process(argv: Sequence[str], port: int, timeout: float = 30.0, *, re
 
 
 @contextmanager
-def server_process(argv: Sequence[str], port: int, timeout: float = 30.0, *, ready: str = "/v1/assistants/x",
+def server_process(argv: Sequence[str], port: int, timeout: float = 30.0, *, ready: str = READY,
                    cwd: str | Path | None = None, env: Mapping[str, str] | None = None) -> Iterator[str]:
     """``started_process``, yielding the server's root URL (``http://127.0.0.1:PORT``)."""
     with started_process(argv, port, timeout, ready=ready, cwd=cwd, env=env):
