@@ -138,26 +138,16 @@ class _ModifyOpen(ReferenceServer):
 
 
 class _Listing(ReferenceServer):
-    """The list with one piece of it done another way: ``page`` gets the ids in order and the query."""
+    """The list with one piece of it done another way: ``differently`` gets the ids in order and the query, and
+    answers the page and whether more follow, or None for the reference's way."""
 
-    def page(self, ids: list[str], query: dict[str, Any], limit: int, order: str) -> tuple[list[str], bool] | None:
+    def differently(self, ids: list[str], query: dict[str, Any], limit: int,
+                    order: str) -> tuple[list[str], bool] | None:
         return None
 
-    async def list_all(self, request: Request) -> Response:
-        denied = self.authorized(request)
-        if denied:
-            return denied
-        query = self.list_query(request)
-        if isinstance(query, Response):
-            return query
-        limit, order = int(query.get("limit", 20)), str(query.get("order", "desc"))
-        done = self.page(self.ordered(order), query, limit, order)
-        if done is None:
-            return await super().list_all(request)
-        page, more = done
-        return JSONResponse({"object": "list", "data": [self.store[i] for i in page],
-                             "first_id": page[0] if page else None, "last_id": page[-1] if page else None,
-                             "has_more": more})
+    def page(self, ids: list[str], query: dict[str, Any], limit: int, order: str) -> tuple[list[str], bool] | Response:
+        done = self.differently(ids, query, limit, order)
+        return super().page(ids, query, limit, order) if done is None else done
 
 
 @defect("list-after-by-timestamp", "LIST-NO-REPEAT-SKIP", endpoint="list")
@@ -165,7 +155,8 @@ class _AfterByTime(_Listing):
     """after= keeps what is strictly older (newer, asc) than the cursor's created_at: the cursor's own second is
     skipped, and several assistants are created in one second."""
 
-    def page(self, ids: list[str], query: dict[str, Any], limit: int, order: str) -> tuple[list[str], bool] | None:
+    def differently(self, ids: list[str], query: dict[str, Any], limit: int,
+                    order: str) -> tuple[list[str], bool] | None:
         cursor = query.get("after")
         if cursor is None or cursor not in self.places or "before" in query:
             return None
@@ -179,7 +170,8 @@ class _AfterByOffset(_Listing):
     """Pages by position: after= is read as 'the page after the one that ended at this id', remembered as an
     offset when that page was served, so what is created or deleted meanwhile shifts the pages."""
 
-    def page(self, ids: list[str], query: dict[str, Any], limit: int, order: str) -> tuple[list[str], bool] | None:
+    def differently(self, ids: list[str], query: dict[str, Any], limit: int,
+                    order: str) -> tuple[list[str], bool] | None:
         offsets: dict[str, int] = self.__dict__.setdefault("_offsets", {})
         cursor = query.get("after")
         if "before" in query:
@@ -193,13 +185,15 @@ class _AfterByOffset(_Listing):
 
 @defect("list-ignores-limit", "LIST-LIMIT-MIN", endpoint="list")
 class _NoLimit(_Listing):
-    def page(self, ids: list[str], query: dict[str, Any], limit: int, order: str) -> tuple[list[str], bool] | None:
+    def differently(self, ids: list[str], query: dict[str, Any], limit: int,
+                    order: str) -> tuple[list[str], bool] | None:
         return (ids[:100], len(ids) > 100) if "after" not in query and "before" not in query else None
 
 
 @defect("list-default-limit-10", "LIST-LIMIT-DEFAULT", endpoint="list")
 class _TenByDefault(_Listing):
-    def page(self, ids: list[str], query: dict[str, Any], limit: int, order: str) -> tuple[list[str], bool] | None:
+    def differently(self, ids: list[str], query: dict[str, Any], limit: int,
+                    order: str) -> tuple[list[str], bool] | None:
         if "limit" in query or "after" in query or "before" in query:
             return None
         return ids[:10], len(ids) > 10
@@ -207,7 +201,8 @@ class _TenByDefault(_Listing):
 
 @defect("list-default-order-asc", "LIST-ORDER-DEFAULT", endpoint="list")
 class _AscByDefault(_Listing):
-    def page(self, ids: list[str], query: dict[str, Any], limit: int, order: str) -> tuple[list[str], bool] | None:
+    def differently(self, ids: list[str], query: dict[str, Any], limit: int,
+                    order: str) -> tuple[list[str], bool] | None:
         if "order" in query or "after" in query or "before" in query:
             return None
         ascending = self.ordered("asc")
@@ -216,7 +211,8 @@ class _AscByDefault(_Listing):
 
 @defect("list-has-more-always-false", "LIST-HAS-MORE-TRUE", endpoint="list")
 class _NeverMore(_Listing):
-    def page(self, ids: list[str], query: dict[str, Any], limit: int, order: str) -> tuple[list[str], bool] | None:
+    def differently(self, ids: list[str], query: dict[str, Any], limit: int,
+                    order: str) -> tuple[list[str], bool] | None:
         if "after" in query or "before" in query:
             return None
         return ids[:limit], False
@@ -244,83 +240,55 @@ class _ListObject(ReferenceServer):
 
 @defect("list-before-ignored", "LIST-BEFORE", endpoint="list")
 class _NoBefore(_Listing):
-    def page(self, ids: list[str], query: dict[str, Any], limit: int, order: str) -> tuple[list[str], bool] | None:
+    def differently(self, ids: list[str], query: dict[str, Any], limit: int,
+                    order: str) -> tuple[list[str], bool] | None:
         if "before" not in query or "after" in query:
             return None
         return ids[:limit], len(ids) > limit
 
 
 class _LaxQuery(ReferenceServer):
-    """Reads the query by hand instead of through the schema; ``read`` says how."""
+    """Reads the query by hand instead of through the schema, each subclass with its own slip."""
 
-    def read(self, query: dict[str, Any]) -> dict[str, Any] | Response:
-        return query
+    lowest, highest = 1, 100  # the range of limit it accepts
+    any_case = False  # order compared without case
+    text_status = 400  # what a limit that is no integer gets
 
     def list_query(self, request: Request) -> dict[str, Any] | Response:
-        query = dict(request.query_params)
-        return self.read(query)
-
-
-@defect("list-limit-101-accepted", "LIST-LIMIT-MAX", endpoint="list")
-class _Limit101(_LaxQuery):
-    def read(self, query: dict[str, Any]) -> dict[str, Any] | Response:
+        query: dict[str, Any] = dict(request.query_params)
         if "limit" in query:
             try:
                 query["limit"] = int(query["limit"])
             except ValueError:
-                return self.error(400, "limit must be an integer", param="limit")
-            if not 1 <= query["limit"] <= 101:
+                return self.error(self.text_status, "limit must be an integer", param="limit")
+            if not self.lowest <= query["limit"] <= self.highest:
                 return self.error(400, "limit must be between 1 and 100", param="limit")
-        if query.get("order", "desc") not in ("asc", "desc"):
-            return self.error(400, "order must be asc or desc", param="order")
-        return query
-
-
-@defect("list-limit-0-accepted", "LIST-LIMIT-MIN", endpoint="list")
-class _Limit0(_LaxQuery):
-    def read(self, query: dict[str, Any]) -> dict[str, Any] | Response:
-        if "limit" in query:
-            try:
-                query["limit"] = int(query["limit"])
-            except ValueError:
-                return self.error(400, "limit must be an integer", param="limit")
-            if not 0 <= query["limit"] <= 100:
-                return self.error(400, "limit must be between 1 and 100", param="limit")
-        if query.get("order", "desc") not in ("asc", "desc"):
-            return self.error(400, "order must be asc or desc", param="order")
-        return query
-
-
-@defect("list-order-any-case", "LIST-ORDER-ENUM", endpoint="list")
-class _OrderCase(_LaxQuery):
-    def read(self, query: dict[str, Any]) -> dict[str, Any] | Response:
-        if "limit" in query:
-            try:
-                query["limit"] = int(query["limit"])
-            except ValueError:
-                return self.error(400, "limit must be an integer", param="limit")
-            if not 1 <= query["limit"] <= 100:
-                return self.error(400, "limit must be between 1 and 100", param="limit")
-        order = str(query.get("order", "desc")).lower()
+        order = str(query.get("order", "desc"))
+        order = order.lower() if self.any_case else order
         if order not in ("asc", "desc"):
             return self.error(400, "order must be asc or desc", param="order")
         query["order"] = order
         return query
 
 
+@defect("list-limit-101-accepted", "LIST-LIMIT-MAX", endpoint="list")
+class _Limit101(_LaxQuery):
+    highest = 101
+
+
+@defect("list-limit-0-accepted", "LIST-LIMIT-MIN", endpoint="list")
+class _Limit0(_LaxQuery):
+    lowest = 0
+
+
+@defect("list-order-any-case", "LIST-ORDER-ENUM", endpoint="list")
+class _OrderCase(_LaxQuery):
+    any_case = True
+
+
 @defect("list-limit-text-crashes", "LIST-LIMIT-TYPE", "HTTP-NO-5XX", endpoint="list")
 class _LimitCrash(_LaxQuery):
-    def read(self, query: dict[str, Any]) -> dict[str, Any] | Response:
-        if "limit" in query:
-            try:
-                query["limit"] = int(query["limit"])
-            except ValueError:
-                return self.error(500, "The server had an error while processing your request.")
-            if not 1 <= query["limit"] <= 100:
-                return self.error(400, "limit must be between 1 and 100", param="limit")
-        if query.get("order", "desc") not in ("asc", "desc"):
-            return self.error(400, "order must be asc or desc", param="order")
-        return query
+    text_status = 500
 
 
 @defect("list-without-key", "AUTH-EVERY-ENDPOINT", endpoint="list")
@@ -356,7 +324,8 @@ class _TiesById(ReferenceServer):
 class _BeforeFarthest(_Listing):
     """before= answers the page that starts the list's part before the cursor (the other reading of 'before')."""
 
-    def page(self, ids: list[str], query: dict[str, Any], limit: int, order: str) -> tuple[list[str], bool] | None:
+    def differently(self, ids: list[str], query: dict[str, Any], limit: int,
+                    order: str) -> tuple[list[str], bool] | None:
         cursor = query.get("before")
         if cursor is None or "after" in query or cursor not in self.places:
             return None

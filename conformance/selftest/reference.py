@@ -143,17 +143,34 @@ class ReferenceServer:
         return JSONResponse(obj, status_code=status)
 
     # -- endpoints ----------------------------------------------------------------------------
-    async def create(self, request: Request) -> Response:
-        denied = self.authorized(request)
-        if denied:
-            return denied
+    async def body_of(self, request: Request) -> Any:
+        """The request's JSON body, or the error that refuses it (too large, not JSON) as a ``Response``."""
         raw = await request.body()
         if len(raw) > MAX_REQUEST_BYTES:
             return self.error(413, f"The request body exceeds {MAX_REQUEST_BYTES} bytes.")
         try:
-            body = self.parse(raw)
+            return self.parse(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             return self.error(400, f"We could not parse the JSON body of your request. ({exc})")
+
+    def refused(self, validator: Draft202012Validator, body: Any) -> Response | None:
+        """The 400 for a body that breaks its schema, the 404 for a model the server does not serve, or None."""
+        first = best_match(validator.iter_errors(body))
+        if first is not None:
+            return self.error(400, f"Invalid request: {first.message[:500]}", param=_param(first),
+                              code="invalid_value" if first.validator != "required" else "missing_required_parameter")
+        if "model" in body and body["model"] not in self.models:
+            return self.error(404, f"The model '{body['model'][:200]}' does not exist", param="model",
+                              code="model_not_found")
+        return None
+
+    async def create(self, request: Request) -> Response:
+        denied = self.authorized(request)
+        if denied:
+            return denied
+        body = await self.body_of(request)
+        if isinstance(body, Response):
+            return body
         problem = self.validate(body)
         if problem is not None:
             return problem
@@ -163,14 +180,7 @@ class ReferenceServer:
         return self.respond(obj)
 
     def validate(self, body: Any) -> Response | None:
-        first = best_match(self.request_validator().iter_errors(body))
-        if first is not None:
-            return self.error(400, f"Invalid request: {first.message[:500]}", param=_param(first),
-                              code="invalid_value" if first.validator != "required" else "missing_required_parameter")
-        if body["model"] not in self.models:
-            return self.error(404, f"The model '{body['model'][:200]}' does not exist", param="model",
-                              code="model_not_found")
-        return None
+        return self.refused(self.request_validator(), body)
 
     async def retrieve(self, request: Request) -> Response:
         denied = self.authorized(request)
@@ -208,20 +218,12 @@ class ReferenceServer:
         obj = self.store.get(assistant_id)
         if obj is None:
             return self.error(404, f"No assistant found with id '{assistant_id[:200]}'.")
-        raw = await request.body()
-        if len(raw) > MAX_REQUEST_BYTES:
-            return self.error(413, f"The request body exceeds {MAX_REQUEST_BYTES} bytes.")
-        try:
-            body = self.parse(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            return self.error(400, f"We could not parse the JSON body of your request. ({exc})")
-        first = best_match(self.modify_validator().iter_errors(body))
-        if first is not None:
-            return self.error(400, f"Invalid request: {first.message[:500]}", param=_param(first),
-                              code="invalid_value" if first.validator != "required" else "missing_required_parameter")
-        if "model" in body and body["model"] not in self.models:
-            return self.error(404, f"The model '{body['model'][:200]}' does not exist", param="model",
-                              code="model_not_found")
+        body = await self.body_of(request)
+        if isinstance(body, Response):
+            return body
+        problem = self.refused(self.modify_validator(), body)
+        if problem is not None:
+            return problem
         self.store[assistant_id] = self.apply(obj, body)
         return self.respond(self.store[assistant_id])
 
@@ -257,7 +259,16 @@ class ReferenceServer:
         props = self.schemas.resolved(LIST_QUERY)["properties"]
         limit = int(query.get("limit", props["limit"]["default"]))
         order = str(query.get("order", props["order"]["default"]))
-        ids = self.ordered(order)
+        done = self.page(self.ordered(order), query, limit, order)
+        if isinstance(done, Response):
+            return done
+        page, more = done
+        data = [self.store[i] for i in page]
+        return JSONResponse({"object": "list", "data": data, "first_id": page[0] if page else None,
+                             "last_id": page[-1] if page else None, "has_more": more})
+
+    def page(self, ids: list[str], query: dict[str, Any], limit: int, order: str) -> tuple[list[str], bool] | Response:
+        """The page asked for: past the cursors, at most ``limit``, and whether more follow."""
         for name in ("after", "before"):
             cursor = query.get(name)
             if cursor is None:
@@ -269,10 +280,7 @@ class ReferenceServer:
             ids = [i for i in ids if (self.places[i] > mark if follows else self.places[i] < mark)]
         # before: the page that ends next to the cursor; otherwise the page that starts the (remaining) list
         page = ids[-limit:] if "before" in query and "after" not in query else ids[:limit]
-        more = len(ids) > limit
-        data = [self.store[i] for i in page]
-        return JSONResponse({"object": "list", "data": data, "first_id": page[0] if page else None,
-                             "last_id": page[-1] if page else None, "has_more": more})
+        return page, len(ids) > limit
 
     def routes(self) -> list[Route]:
         return [
