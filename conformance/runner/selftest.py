@@ -24,12 +24,11 @@ from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from conformance.endpoints import RESOURCES
 from conformance.selftest.catalog import DEFECTS, EVERY, EXPECTED, EXPECTED_EXIT, VARIANTS
 from conformance.selftest.reference import DEFAULT_API_KEY
 from conformance.selftest.registry import selection
+from conformance.transport.server import answering, stop
 
 READY = RESOURCES[0].probe_path  # a path every server of the resource answers
 
@@ -104,22 +103,11 @@ def serve(*args: str, ready: str = READY, cwd: str | Path | None = None,
         if found is None:
             raise failed(f"no address in its first line {banner!r}")
         root = f"http://{found[1]}:{found[2]}"
-        while True:
-            try:
-                httpx.get(root + ready, timeout=5)
-                break
-            except httpx.HTTPError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise failed(f"not answering on {root}") from None
-                time.sleep(0.05)
+        if not answering(root + ready, proc, deadline):
+            raise failed(f"not answering on {root}")
         yield root
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         proc.stdout.close()
         log.close()
 

@@ -21,7 +21,7 @@ from conformance.endpoints import RESOURCES
 
 READY = RESOURCES[0].probe_path  # a path every server of the resource answers
 
-__all__ = ["ServerThread", "free_port", "server_process", "started_process"]
+__all__ = ["ServerThread", "answering", "free_port", "server_process", "started_process", "stop"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -76,26 +76,36 @@ def started_process(argv: Sequence[str], port: int, timeout: float = 30.0, *, re
                             env=None if env is None else dict(env))
     root = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                httpx.get(root + ready, timeout=5)
-                break
-            except httpx.HTTPError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    err = log.read().decode(errors="replace")[-800:]
-                    raise RuntimeError(f"the server {' '.join(argv[:4])}... did not start on {root}: {err}") from None
-                time.sleep(0.1)
+        if not answering(root + ready, proc, time.monotonic() + timeout):
+            log.seek(0)
+            err = log.read().decode(errors="replace")[-800:]
+            raise RuntimeError(f"the server {' '.join(argv[:4])}... did not start on {root}: {err}")
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         log.close()
+
+
+def answering(url: str, proc: subprocess.Popen[Any], deadline: float) -> bool:
+    """Poll ``url`` until it gets an answer (True), or ``proc`` exits or the deadline passes (False)."""
+    while True:
+        try:
+            httpx.get(url, timeout=5)
+            return True
+        except httpx.HTTPError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+
+
+def stop(proc: subprocess.Popen[Any]) -> None:
+    """End a server process: politely, then for good after 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 @contextmanager
