@@ -1,7 +1,8 @@
 """Print the requests a run sent, from its cassettes: one line per request, ``METHOD PATH sha256(body)``, sorted.
 
 Two runs sent the same requests when their traces are equal, whatever the cassettes' file names or the order
-the requests left in. Ids the target chose (in paths) are written ``{id}``, since they differ between runs.
+the requests left in. Ids the target chose (in paths, and as cursors in a query) are written ``{id}``, since they
+differ between runs.
 
     python scripts/request_trace.py cassettes/reference > before.txt
 """
@@ -17,7 +18,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-_ID = re.compile(r"/(asst_[A-Za-z0-9_-]+|[0-9a-f]{8}-[0-9a-f-]{27})")
+_ID = re.compile(r"(?<=[/=])(asst_[A-Za-z0-9_-]+|[0-9a-f]{8}-[0-9a-f-]{27})")  # in a path, or a query's cursor
 
 
 def _body(raw: object) -> bytes:
@@ -35,7 +36,7 @@ def trace(folder: Path) -> Counter[str]:
         for interaction in data.get("interactions", []):
             request = interaction["request"]
             url = urlsplit(request["uri"])
-            where = _ID.sub("/{id}", url.path) + (f"?{url.query}" if url.query else "")
+            where = _ID.sub("{id}", url.path + (f"?{url.query}" if url.query else ""))
             digest = hashlib.sha256(_body(request.get("body"))).hexdigest()[:16]
             lines[f"{request['method']} {where} {digest}"] += 1
     return lines

@@ -5,6 +5,7 @@ requirement, the requirement read from the schemas."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from typing import Any
 
 from conformance.checks.core import (
@@ -154,6 +155,16 @@ def cursor_respected(ctx: Context, ex: Exchange, body: dict[str, Any], cursor: s
         ctx.ok(rid, "cursor_respected")
 
 
+def _changed(ctx: Context, before: dict[str, Any], after: dict[str, Any], skip: Iterable[str] = ()) -> str | None:
+    """The first documented field of ``before`` (outside ``skip``) that ``after`` holds otherwise; a field absent
+    from ``after`` reads as null, as in ``core.echoed``."""
+    left_out = set(skip)
+    for name in ctx.schemas.object_schema["properties"]:
+        if name in before and name not in left_out and not same(before[name], after.get(name)):
+            return str(name)
+    return None
+
+
 @check("x-replaces", "x-retrievable", severity="normal")
 def replaced(ctx: Context, ex: Exchange, modified: dict[str, Any], retrieved: Exchange) -> None:
     """After a modify, GET returns the object as the modify answered it (what was sent replaced the old)."""
@@ -165,11 +176,11 @@ def replaced(ctx: Context, ex: Exchange, modified: dict[str, Any], retrieved: Ex
                  "200 and the object", _status_line(retrieved))
         return
     ctx.ok(retrievable, "replaced")
-    for name, value in modified.items():
-        if name in ctx.schemas.object_schema["properties"] and not same(got.get(name), value):
-            ctx.fail(rid, "replaced", retrieved, f"GET after a modify shows another {name!r} than the modify answered",
-                     f"{name}: {_show(value)}", f"{name}: {_show(got.get(name, '(absent)'))}")
-            return
+    name = _changed(ctx, modified, got)
+    if name is not None:
+        ctx.fail(rid, "replaced", retrieved, f"GET after a modify shows another {name!r} than the modify answered",
+                 f"{name}: {_show(modified[name])}", f"{name}: {_show(got.get(name, '(absent)'))}")
+        return
     ctx.ok(rid, "replaced")
 
 
@@ -177,13 +188,11 @@ def replaced(ctx: Context, ex: Exchange, modified: dict[str, Any], retrieved: Ex
 def kept(ctx: Context, ex: Exchange, before: dict[str, Any], sent: dict[str, Any], after: dict[str, Any]) -> None:
     """A modify leaves every field it did not send as it was (id and created_at included)."""
     rid = ctx.rid("x-keeps")
-    for name in ctx.schemas.object_schema["properties"]:
-        if name in sent or name not in before:
-            continue
-        if not same(before[name], after.get(name)):
-            ctx.fail(rid, "kept", ex, f"A modify that did not send {name!r} changed it",
-                     f"{name}: {_show(before[name])}", f"{name}: {_show(after.get(name, '(absent)'))}")
-            return
+    name = _changed(ctx, before, after, skip=sent)
+    if name is not None:
+        ctx.fail(rid, "kept", ex, f"A modify that did not send {name!r} changed it",
+                 f"{name}: {_show(before[name])}", f"{name}: {_show(after.get(name, '(absent)'))}")
+        return
     ctx.ok(rid, "kept")
 
 
@@ -194,11 +203,11 @@ def refused_modify_kept(ctx: Context, ex: Exchange, before: dict[str, Any], retr
     got = retrieved.received.json_or_none() if retrieved.received.status == 200 else None
     if not isinstance(got, dict):
         return  # not retrievable: RESP-ID-RETRIEVABLE says so elsewhere; nothing shown here either way
-    for name in ctx.schemas.object_schema["properties"]:
-        if name in before and not same(before[name], got.get(name)):
-            ctx.fail(rid, "refused_modify_kept", retrieved, f"A refused modify changed {name!r}",
-                     f"{name}: {_show(before[name])}", f"{name}: {_show(got.get(name, '(absent)'))}")
-            return
+    name = _changed(ctx, before, got)
+    if name is not None:
+        ctx.fail(rid, "refused_modify_kept", retrieved, f"A refused modify changed {name!r}",
+                 f"{name}: {_show(before[name])}", f"{name}: {_show(got.get(name, '(absent)'))}")
+        return
     ctx.ok(rid, "refused_modify_kept")
 
 

@@ -275,26 +275,33 @@ def _pytest_spellings(entry: Option) -> list[str]:
     return spellings
 
 
+def _argparse_keywords(entry: Option, dest: str, default: Any, parse: Callable[[str], Any] | None) -> dict[str, Any]:
+    """An option's keywords for argparse (which pytest's ``addoption`` takes too), one front end's ``dest``,
+    default and value parser given."""
+    kwargs: dict[str, Any] = {"dest": dest, "help": entry.help}
+    if entry.flag:
+        kwargs["action"] = "store_true"
+        return kwargs
+    kwargs["default"] = default
+    if entry.repeat:
+        kwargs["action"] = "append"
+    if parse is not None:
+        kwargs["type"] = parse
+    if entry.choices is not None:
+        kwargs["choices"] = entry.choices
+    if entry.metavar is not None:
+        kwargs["metavar"] = entry.metavar
+    return kwargs
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup(*GROUP)
     for entry in OPTIONS:
         if entry.cli_only:
             continue
         spellings = _pytest_spellings(entry)
-        kwargs: dict[str, Any] = {"dest": entry.pytest_dest, "help": entry.help}
-        if entry.flag:
-            kwargs["action"] = "store_true"
-        else:
-            kwargs["default"] = entry.default
-            if entry.repeat:
-                kwargs["action"] = "append"
-            if entry.parse is not None:
-                kwargs["type"] = _pytest_type(entry.parse, spellings)
-            if entry.choices is not None:
-                kwargs["choices"] = entry.choices
-            if entry.metavar is not None:
-                kwargs["metavar"] = entry.metavar
-        group.addoption(*spellings, **kwargs)
+        parse = _pytest_type(entry.parse, spellings) if entry.parse is not None else None
+        group.addoption(*spellings, **_argparse_keywords(entry, entry.pytest_dest, entry.default, parse))
 
 
 def add_run_arguments(run: argparse.ArgumentParser) -> None:
@@ -302,20 +309,8 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     for entry in OPTIONS:
         if entry.pytest_only:
             continue
-        kwargs: dict[str, Any] = {"dest": entry.dest, "help": entry.help}
-        if entry.flag:
-            kwargs["action"] = "store_true"
-        else:
-            kwargs["default"] = entry.default_on_cli
-            if entry.repeat:
-                kwargs["action"] = "append"
-            if entry.parse is not None:
-                kwargs["type"] = cli_type(entry.parse)
-            if entry.choices is not None:
-                kwargs["choices"] = entry.choices
-            if entry.metavar is not None:
-                kwargs["metavar"] = entry.metavar
-        run.add_argument(entry.name, **kwargs)
+        parse = cli_type(entry.parse) if entry.parse is not None else None
+        run.add_argument(entry.name, **_argparse_keywords(entry, entry.dest, entry.default_on_cli, parse))
 
 
 def pytest_args(values: Mapping[str, Any]) -> list[str]:

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from conformance.contract.schemas import PatternValidator
-from conformance.selftest.reference import MODIFY, ReferenceServer
+from conformance.selftest.reference import LIST_QUERY, MODIFY, ReferenceServer
 from conformance.selftest.registry import defect, variant
 
 # --- modify --------------------------------------------------------------------------------------------
@@ -187,7 +187,10 @@ class _AfterByOffset(_Listing):
 class _NoLimit(_Listing):
     def differently(self, ids: list[str], query: dict[str, Any], limit: int,
                     order: str) -> tuple[list[str], bool] | None:
-        return (ids[:100], len(ids) > 100) if "after" not in query and "before" not in query else None
+        if "after" in query or "before" in query:
+            return None
+        most = self.schemas.resolved(LIST_QUERY)["properties"]["limit"]["maximum"]  # the limit sent is ignored
+        return ids[:most], len(ids) > most
 
 
 @defect("list-default-limit-10", "LIST-LIMIT-DEFAULT", endpoint="list")
@@ -196,7 +199,8 @@ class _TenByDefault(_Listing):
                     order: str) -> tuple[list[str], bool] | None:
         if "limit" in query or "after" in query or "before" in query:
             return None
-        return ids[:10], len(ids) > 10
+        half = self.schemas.resolved(LIST_QUERY)["properties"]["limit"]["default"] // 2  # the default, halved
+        return ids[:half], len(ids) > half
 
 
 @defect("list-default-order-asc", "LIST-ORDER-DEFAULT", endpoint="list")
@@ -250,35 +254,38 @@ class _NoBefore(_Listing):
 class _LaxQuery(ReferenceServer):
     """Reads the query by hand instead of through the schema, each subclass with its own slip."""
 
-    lowest, highest = 1, 100  # the range of limit it accepts
+    low_shift = high_shift = 0  # how far the range of limit it accepts is off the schema's
     any_case = False  # order compared without case
     text_status = 400  # what a limit that is no integer gets
 
     def list_query(self, request: Request) -> dict[str, Any] | Response:
+        props = self.schemas.resolved(LIST_QUERY)["properties"]
+        lowest = props["limit"]["minimum"] + self.low_shift
+        highest = props["limit"]["maximum"] + self.high_shift
         query: dict[str, Any] = dict(request.query_params)
         if "limit" in query:
             try:
                 query["limit"] = int(query["limit"])
             except ValueError:
                 return self.error(self.text_status, "limit must be an integer", param="limit")
-            if not self.lowest <= query["limit"] <= self.highest:
-                return self.error(400, "limit must be between 1 and 100", param="limit")
-        order = str(query.get("order", "desc"))
+            if not lowest <= query["limit"] <= highest:
+                return self.error(400, f"limit must be between {lowest} and {highest}", param="limit")
+        order = str(query.get("order", props["order"]["default"]))
         order = order.lower() if self.any_case else order
-        if order not in ("asc", "desc"):
-            return self.error(400, "order must be asc or desc", param="order")
+        if order not in props["order"]["enum"]:
+            return self.error(400, f"order must be one of {props['order']['enum']}", param="order")
         query["order"] = order
         return query
 
 
 @defect("list-limit-101-accepted", "LIST-LIMIT-MAX", endpoint="list")
 class _Limit101(_LaxQuery):
-    highest = 101
+    high_shift = 1
 
 
 @defect("list-limit-0-accepted", "LIST-LIMIT-MIN", endpoint="list")
 class _Limit0(_LaxQuery):
-    lowest = 0
+    low_shift = -1
 
 
 @defect("list-order-any-case", "LIST-ORDER-ENUM", endpoint="list")

@@ -161,6 +161,15 @@ def judge_created(run: RunState, ex: Exchange, payload: dict[str, Any], requirem
     return None
 
 
+def judge_refusal(run: RunState, probe: Probe, ex: Exchange) -> None:
+    """An answer to a request that breaks the probe's requirement, of any operation: refused (400, or any 4xx
+    where the probe says so) with the error envelope; the findings raised."""
+    ctx = run.context
+    if rejected(ctx, ex, probe.requirement, strict=probe.expect == "reject"):
+        error_envelope(ctx, ex)
+    raise_findings(ctx.take())
+
+
 def verify_created(run: RunState, ex: Exchange, payload: dict[str, Any], requirement: str | None) -> dict[str, Any] | None:
     """All checks of an answer to a valid request, raised; returns the assistant when it was created."""
     body = judge_created(run, ex, payload, requirement)
@@ -253,12 +262,8 @@ def test_accepted(conformance: RunState, probe: Probe) -> None:
 def test_refused(conformance: RunState, probe: Probe) -> None:
     """A request that breaks exactly one requirement: refused with 400 and the error envelope."""
     api = conformance.open()
-    ctx = conformance.context
 
     def body(payload: Any) -> None:
-        ex = api.create(payload)
-        if rejected(ctx, ex, probe.requirement, strict=probe.expect == "reject"):
-            error_envelope(ctx, ex)
-        raise_findings(ctx.take())
+        judge_refusal(conformance, probe, api.create(payload))
 
     run_probe(conformance, probe, body)

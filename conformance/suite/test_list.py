@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from conformance.checks.core import accepted, error_envelope, raise_findings, refused_key, rejected
+from conformance.checks.core import accepted, raise_findings, refused_key
 from conformance.checks.resource import (
     cursor_respected,
     has_more_told,
@@ -18,10 +18,16 @@ from conformance.checks.resource import (
 )
 from conformance.generate.probes import Probe
 from conformance.runner.state import RunState
-from conformance.suite.test_create_assistant import check_each, judge_created, run_probe
+from conformance.suite.test_create_assistant import check_each, judge_created, judge_refusal, run_probe
 
 pytestmark = pytest.mark.endpoint("list")
-WALK_PAGES = 40  # pages of one object the walk follows at most before it finishes with pages of 100
+WALK_PAGES = 40  # pages of the smallest limit the walk follows at most before it finishes with the largest
+
+
+def _limits(run: RunState) -> tuple[int, int, int]:
+    """The smallest, largest and default ``limit`` of a page, from the list's query schema."""
+    node = run.schemas.request_for("list")["properties"]["limit"]
+    return int(node["minimum"]), int(node["maximum"]), int(node["default"])
 
 
 def _page(run: RunState, query: dict[str, Any]) -> tuple[Any, dict[str, Any] | None]:
@@ -58,10 +64,7 @@ def test_list_refused(conformance: RunState, probe: Probe) -> None:
 
     def body(query: dict[str, Any]) -> None:
         with ctx.using(conformance.schemas.request_for("list")):
-            ex = api.list_page(query)
-            if rejected(ctx, ex, probe.requirement, strict=probe.expect == "reject"):
-                error_envelope(ctx, ex)
-        raise_findings(ctx.take())
+            judge_refusal(conformance, probe, api.list_page(query))
 
     run_probe(conformance, probe, body)
 
@@ -90,7 +93,7 @@ def test_list_requires_a_key(conformance: RunState) -> None:
     ctx = conformance.context
 
     def body(key: str | None) -> None:
-        if refused_key(ctx, api.list_page({"limit": 1}, api_key=key), "x-auth-everywhere"):
+        if refused_key(ctx, api.list_page({"limit": _limits(conformance)[0]}, api_key=key), "x-auth-everywhere"):
             pass
         raise_findings(ctx.take())
 
@@ -104,12 +107,14 @@ def test_pages_follow_the_cursor(conformance: RunState) -> None:
     api = conformance.open()
     ctx = conformance.context
 
+    least, most, _ = _limits(conformance)
+
     def body(_: None) -> None:
         with ctx.using(conformance.schemas.request_for("list")):
             ours = _create(conformance, "walk", 3)
             doomed = _create(conformance, "doomed", 1)
             seen: list[str] = []
-            query: dict[str, Any] = {"limit": 1}
+            query: dict[str, Any] = {"limit": least}
             finished, pages, last = False, 0, None
             while pages < WALK_PAGES + 20:
                 ex, page = _page(conformance, query)
@@ -130,7 +135,7 @@ def test_pages_follow_the_cursor(conformance: RunState) -> None:
                 if not page.get("data"):
                     finished = page.get("has_more") is not True
                     break
-                query = {"limit": 1 if pages < WALK_PAGES else 100, "after": page.get("last_id")}
+                query = {"limit": least if pages < WALK_PAGES else most, "after": page.get("last_id")}
                 if page.get("has_more") is not True:  # the end, it says: the page after it shows whether it is
                     ex, after = _page(conformance, query)
                     pages += 1
@@ -139,7 +144,7 @@ def test_pages_follow_the_cursor(conformance: RunState) -> None:
                         if after.get("data"):  # it was not the end: walk on from there
                             last = (ex, after)
                             seen += [str(item.get("id")) for item in after["data"] if isinstance(item, dict)]
-                            query = {"limit": 100, "after": after.get("last_id")}
+                            query = {"limit": most, "after": after.get("last_id")}
                             continue
                     finished = True
                     break
@@ -148,10 +153,10 @@ def test_pages_follow_the_cursor(conformance: RunState) -> None:
             if len(ours) == 3 and all(i in seen for i in ours):
                 # In the list's own order (created in one second, their order is the server's to choose).
                 first, middle, end = sorted(ours, key=seen.index)
-                ex, page = _page(conformance, {"after": first, "limit": 100})
+                ex, page = _page(conformance, {"after": first, "limit": most})
                 if page is not None:
                     cursor_respected(ctx, ex, page, first, "after", [middle, end], [first])
-                ex, page = _page(conformance, {"before": end, "limit": 100})
+                ex, page = _page(conformance, {"before": end, "limit": most})
                 if page is not None:
                     cursor_respected(ctx, ex, page, end, "before", [first, middle], [end])
         raise_findings(ctx.take())
@@ -166,22 +171,24 @@ def test_default_page(conformance: RunState) -> None:
     conformance.open()
     ctx = conformance.context
 
+    _, most, default = _limits(conformance)
+
     def body(_: None) -> None:
         with ctx.using(conformance.schemas.request_for("list")):
-            _, probe = _page(conformance, {"limit": 21})
-            have = len(probe.get("data") or []) if probe is not None else 21
-            if have < 21:
-                _create(conformance, "default", 21 - have)
+            _, probe = _page(conformance, {"limit": default + 1})  # are there more than a default page holds?
+            have = len(probe.get("data") or []) if probe is not None else default + 1
+            if have < default + 1:
+                _create(conformance, "default", default + 1 - have)
             _page(conformance, {})
             # The order asked for by no one: a page that holds more than one second of created_at says it. A run
             # short enough to have created everything within one second makes one more, a second later.
-            _, page = _page(conformance, {"limit": 100})
+            _, page = _page(conformance, {"limit": most})
             stamps = {item.get("created_at") for item in (page or {}).get("data") or [] if isinstance(item, dict)}
             if page is not None and len(stamps) < 2:
                 if not conformance.config.replay_only:  # a replay sends nothing: no second to wait for
                     time.sleep(1.05)
                 _create(conformance, "later", 1)
-                _page(conformance, {"limit": 100})
+                _page(conformance, {"limit": most})
         raise_findings(ctx.take())
 
     check_each(conformance, (None,), body)

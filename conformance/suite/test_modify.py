@@ -15,12 +15,11 @@ from conformance.checks.core import (
     object_shape,
     raise_findings,
     refused_key,
-    rejected,
 )
 from conformance.checks.resource import kept, refused_modify_kept, replaced, unknown_id_refused
 from conformance.generate.probes import Probe, valid_requests
 from conformance.runner.state import RunState
-from conformance.suite.test_create_assistant import check_each, explore, judge_created, run_probe
+from conformance.suite.test_create_assistant import check_each, explore, judge_created, judge_refusal, run_probe
 
 pytestmark = pytest.mark.endpoint("modify")
 
@@ -60,10 +59,7 @@ def test_modify_refused(conformance: RunState, probe: Probe) -> None:
 
     def body(payload: Any) -> None:
         with ctx.using(conformance.schemas.request_for("modify")):
-            ex = api.modify(str(before["id"]), payload)
-            if rejected(ctx, ex, probe.requirement, strict=probe.expect == "reject"):
-                error_envelope(ctx, ex)
-        raise_findings(ctx.take())
+            judge_refusal(conformance, probe, api.modify(str(before["id"]), payload))
 
     run_probe(conformance, probe, body)
 
