@@ -3,6 +3,8 @@ with nothing left behind; counted on the server's side (``conformance serve --in
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -10,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conformance.transport.concurrency import Ahead, Planned
+from conformance.transport.concurrency import MADE, Ahead, Planned, Slot, Step
 from tests.test_realworld import _interrupt_mid_run
 
 from .serving import KEY, report, run, serve, verdicts
@@ -42,16 +44,25 @@ def test_n_1_and_n_8_give_the_same_report_for_the_same_seed(tmp_path: Path) -> N
     assert seen["assistants"] == []
 
 
-def test_n_8_finds_the_same_failures_as_n_1(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("name", "requirement", "selection"), [
+    ("name-max-257", "REQ-NAME-MAXLEN", ()),
+    # modify's chains sent ahead (create, then each modify and its GET) run past a test that stops at its first
+    # failure; and refused modifies, sent ahead to one shared assistant, change it on this server
+    ("modify-resets-unsent", "MODIFY-KEEPS", ("--endpoint", "modify")),
+    ("modify-applies-before-validating", "MODIFY-REFUSED-NO-EFFECT", ("--endpoint", "modify")),
+])
+def test_n_8_finds_the_same_failures_as_n_1(name: str, requirement: str, selection: tuple[str, ...],
+                                            tmp_path: Path) -> None:
     """Against a broken server (failures stop probe tests early; shrinking): the same verdicts."""
     with serve("--catalog") as server:
-        base = server.root + "/broken/name-max-257/v1"
-        one = run("--target", base, "--api-key", KEY, "--report-dir", str(tmp_path / "1"), *FAST)
-        eight = run("--target", base, "--api-key", KEY, "--report-dir", str(tmp_path / "8"), *FAST, "--concurrency", "8")
+        base = server.root + f"/broken/{name}/v1"
+        common = ("--target", base, "--api-key", KEY, *FAST, *selection)
+        one = run(*common, "--report-dir", str(tmp_path / "1"))
+        eight = run(*common, "--report-dir", str(tmp_path / "8"), "--concurrency", "8")
         seen = server.inspect()
     assert one.returncode == eight.returncode == 1, eight.stdout[-2000:]
     assert verdicts(tmp_path / "1") == verdicts(tmp_path / "8")
-    assert verdicts(tmp_path / "8")["REQ-NAME-MAXLEN"] == "failed"
+    assert verdicts(tmp_path / "8")[requirement] == "failed"
     assert all(ids == [] for ids in seen["mounted"].values())  # answers sent ahead and unused: deleted too
 
 
@@ -117,7 +128,7 @@ def test_a_request_claimed_gets_the_answer_sent_ahead_with_its_times() -> None:
     charged: list[str] = []
     ahead.charge = lambda planned: charged.append(planned.path) is None and len(charged) <= 3  # a budget of 3
     plan = [Planned("GET", f"/x/{i}", f"http://t.invalid/x/{i}", (), None, order=i, segment=1) for i in range(5)]
-    ahead.plan(plan)
+    ahead.plan(Slot(p) for p in plan)
     ahead.reach(0, 1)
     deadline = time.monotonic() + 10
     while ahead.sent_ahead < 3 and time.monotonic() < deadline:
@@ -146,3 +157,120 @@ def test_cassettes_recorded_at_n_8_replay_with_the_same_verdicts(tmp_path: Path)
     assert recorded.returncode == replayed.returncode == 0, replayed.stdout[-2000:]
     assert verdicts(tmp_path / "rec") == verdicts(tmp_path / "rep")
     assert len(list(cassettes.rglob("*.yaml"))) > 300  # a cassette per test
+
+
+class _Store:
+    """A transport that creates, modifies, reads and deletes assistants, and logs what it was sent, in the
+    order it handled it (a write is handled after a short wait, so that a step sent too early shows)."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, dict[str, Any]] = {}
+        self.made = 0
+        self.log: list[str] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        path, method = request.url.path, request.method
+        if method != "GET":
+            time.sleep(0.05)
+        with self.lock:
+            self.log.append(f"{method} {path} {request.content.decode()}".strip())
+            if method == "POST" and path == "/v1/assistants":
+                made = {"id": f"asst_{self.made}", **json.loads(request.content)}
+                self.items[made["id"]] = made
+                self.made += 1
+                return httpx.Response(200, json=made)
+            item = self.items.get(path.rsplit("/", 1)[-1])
+            if item is None:
+                return httpx.Response(404, json={"error": {"message": "no such assistant"}})
+            if method == "DELETE":
+                del self.items[item["id"]]
+                return httpx.Response(200, json={"id": item["id"], "deleted": True})
+            if method == "POST":
+                item.update(json.loads(request.content))
+            return httpx.Response(200, json=item)
+
+
+def _api(store: _Store, workers: int = 4) -> Any:
+    from conformance.transport.client import Api, Target
+
+    target = Target("http://t.invalid/v1", "k", 5.0)
+    client = httpx.Client(transport=httpx.MockTransport(store))
+    api = Api(client, target)
+
+    def build(planned: Planned) -> httpx.Request:
+        return client.build_request(planned.method, planned.url, content=planned.body, headers=dict(planned.headers))
+
+    ahead = Ahead(httpx.MockTransport(store), workers, build, max_body=1 << 20, wait_of=lambda headers: 0.0)
+    api.attach(ahead)
+    client._transport = ahead  # the Api's requests go through the senders, as a run's do
+    return api, ahead
+
+
+def _sent(store: _Store, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while len(store.log) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_a_chain_leaves_step_by_step_on_the_id_its_create_answered() -> None:
+    store = _Store()
+    api, ahead = _api(store)
+
+    def chain(name: str) -> tuple[Step, ...]:
+        return (Step("create", {"name": "a"}), Step("modify", {"name": name}, on=MADE), Step("retrieve", on=MADE),
+                Step("delete", on=MADE), Step("retrieve", on=MADE, if_ok=True))
+
+    # two tests whose creates are the same request
+    ahead.plan([*api.chain(chain("b"), 0, 0), *api.chain(chain("c"), 1, 0)])
+    ahead.reach(0, 0)
+    _sent(store, 10)
+    ahead.reach(1, 0)
+    got = api.create({"name": "a"})
+    mine = got.received.json_or_none()["id"]
+    assert api.modify(mine, {"name": "c"}).received.json_or_none() == {"id": mine, "name": "c"}
+    assert api.retrieve(mine).received.json_or_none() == {"id": mine, "name": "c"}
+    assert api.delete(mine).received.status == 200
+    assert api.retrieve(mine).received.status == 404
+    ahead.close()
+    # each test got its own chain's answers (the test at order 1 the second chain's), each chain in its order
+    assert store.log.count('POST /v1/assistants {"name":"a"}') == 2 and len(store.log) == 10
+    for made in ("asst_0", "asst_1"):
+        steps = [line for line in store.log if made in line]
+        name = "c" if made == mine else "b"
+        assert steps == [f'POST /v1/assistants/{made} {{"name":"{name}"}}', f"GET /v1/assistants/{made}",
+                         f"DELETE /v1/assistants/{made}", f"GET /v1/assistants/{made}"]
+    assert ahead.used == 5  # every request of the test was its own chain's, sent ahead
+
+
+def test_a_step_on_a_bound_id_waits_for_it_and_is_dropped_without_one() -> None:
+    store = _Store()
+    api, ahead = _api(store)
+    waiting = [*api.chain((Step("retrieve", on="target"),), 0, 0), *api.chain((Step("delete", on="other"),), 0, 0)]
+    after = api.chain((Step("create", {"name": "x"}), Step("delete", on=MADE), Step("retrieve", on=MADE, if_ok=True)), 0, 0)
+    ahead.plan([*waiting, *after])
+    ahead.reach(0, 0)
+    _sent(store, 3)
+    time.sleep(0.2)
+    # the chain after them went; nothing named an id yet, and the GET after a DELETE answered 404 stays
+    assert store.log == ['POST /v1/assistants {"name":"x"}', "DELETE /v1/assistants/asst_0",
+                         "GET /v1/assistants/asst_0"]
+    api.bind("target", "asst_0")  # deleted: 404, and what depends on it here is nothing
+    api.bind("other", None)
+    _sent(store, 4)
+    time.sleep(0.1)
+    ahead.close()
+    assert store.log[3:] == ["GET /v1/assistants/asst_0"]  # the step on "other" never left
+
+
+def test_a_step_after_a_refused_one_is_dropped_when_it_waits_for_a_200() -> None:
+    store = _Store()
+    api, ahead = _api(store)
+    ahead.plan(api.chain((Step("retrieve", on="gone"), Step("delete", on="gone", if_ok=True),
+                          Step("retrieve", on="gone")), 0, 0))
+    api.bind("gone", "asst_9")
+    ahead.reach(0, 0)
+    _sent(store, 1)
+    time.sleep(0.2)
+    ahead.close()
+    assert store.log == ["GET /v1/assistants/asst_9"]  # a 404: the DELETE, and what follows it, stay unsent

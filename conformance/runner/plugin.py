@@ -28,6 +28,7 @@ from conformance.runner.summary import (
 from conformance.runner.verdict import NOT_ERRORS, WIRE_COUNTS, outcome, tally
 from conformance.transport import cassettes as _cassettes
 from conformance.transport.client import NotRecorded
+from conformance.transport.concurrency import Chain, Step
 from conformance.transport.limits import BudgetExhausted
 from conformance.transport.secrets import shown
 
@@ -42,6 +43,9 @@ def pytest_configure(config: pytest.Config) -> None:
                                        f"sends {RESOURCES[0].op('create').label} with each of the probe's fixed "
                                        "values, in order, "
                                        "with the run's key (so --concurrency may send them ahead)")
+    config.addinivalue_line("markers", "ahead(chains=...): with --concurrency, what a probe test of an operation other "
+                                       "than create sends: chains(run, examples) gives its chains of Steps "
+                                       "(conformance.transport.concurrency)")
     config.addinivalue_line("markers", "phase(first, rest=first): run this test in that phase of the run (lower "
                                        "first); a probe that leads its requirement in 'first', the others in 'rest'")
     _allure.install(config, lambda: config.stash.get(STATE, None))
@@ -128,27 +132,31 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def _plan(run: RunState, items: list[pytest.Item]) -> None:
-    """The requests known before the run, for ``--concurrency`` (``transport/concurrency.py``): a create probe
-    test sends ``POST /assistants`` with each of its probe's examples, in order (its fixed values, or the ones
-    Hypothesis draws for the run's seed, drawn here beforehand: ``draws``), and stops at the first failure
-    (then the rest, if sent ahead, go unused and the cleanup deletes what they created). Every other test is a
-    barrier: no request planned after it leaves before it begins. The planned tests between two barriers
-    make a segment."""
+    """The requests known before the run, for ``--concurrency`` (``transport/concurrency.py``): a probe test
+    sends its probe's examples, in order (its fixed values, or the ones Hypothesis draws for the run's seed,
+    drawn here beforehand: ``draws``), and stops at the first failure (then the rest, if sent ahead, go unused
+    and the cleanup deletes what they created). A create probe test sends ``POST /assistants`` with each
+    example, each a chain of its own; a probe test of another operation says what it sends with its ``ahead``
+    marker (a function of the run and the examples, giving the test's chains of steps, ``Step``). Every other
+    test is a barrier: no request planned after it leaves before it begins. The planned tests between two
+    barriers make a segment."""
     segment, previous = 0, False
     for order, item in enumerate(items):
         callspec = getattr(item, "callspec", None)
         probe = callspec.params.get("probe") if callspec is not None else None
-        values: list[Any] | None = None
-        marker = item.get_closest_marker("probes")
-        # only create's probes are one create per example (modify's and list's send other requests: barriers)
-        if isinstance(probe, Probe) and marker is not None and marker.kwargs.get("operation", "create") == "create":
+        chains: list[Chain] | None = None
+        marker, ahead = item.get_closest_marker("probes"), item.get_closest_marker("ahead")
+        operation = marker.kwargs.get("operation", "create") if marker is not None else None
+        if isinstance(probe, Probe) and (operation == "create" or ahead is not None):
             limit = max(1, min(probe.max_examples, run.config.max_examples))
             values = list(probe.values[:limit]) if probe.values is not None else \
                 draws(probe.strategy, run.config.seed, limit, shrink=False)
-        segment += values is not None and not previous
-        run.places[item.nodeid] = (order, segment if values is not None else None)
-        run.plan.extend((order, segment, value) for value in values or ())
-        previous = values is not None
+            chains = ahead.kwargs["chains"](run, values) if ahead is not None else [(Step("create", v),) for v in values]
+        segment += chains is not None and not previous
+        run.places[item.nodeid] = (order, segment if chains is not None else None)
+        if chains:
+            run.plan.append((order, segment, chains))
+        previous = chains is not None
 
 
 @pytest.fixture(scope="session")

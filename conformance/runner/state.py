@@ -26,7 +26,7 @@ from conformance.runner.config import IN_PROCESS_URL, REPLAY_BASE, REPLAY_KEY, R
 from conformance.selftest.reference import DEFAULT_API_KEY, ReferenceServer, create_app
 from conformance.transport import cassettes as _cassettes
 from conformance.transport.client import MAX_BODY, Api, Exchange, Target, open_client
-from conformance.transport.concurrency import Ahead
+from conformance.transport.concurrency import Ahead, Chain
 from conformance.transport.deadline import DeadlineTransport
 from conformance.transport.inprocess import DryRunTransport, load_transport
 from conformance.transport.interrupts import INTERRUPTS
@@ -69,9 +69,9 @@ class RunState:
     remote: dict[str, int] = field(default_factory=dict)  # the workers' counts, summed (``WIRE_COUNTS``)
     verdict: tuple[str | None, list[str]] = (None, [])  # (no verdict, incomplete reasons), decided at the end
     shared: dict[str, Any] = field(default_factory=dict)  # what tests of one kind share (modify's target)
-    # --concurrency: the requests known before the run (order of the test, segment, payload), and each test's
-    # place (order, segment; None for a test with no plan), from the plugin's collection (``_concurrency``)
-    plan: list[tuple[int, int, object]] = field(default_factory=list)
+    # --concurrency: the requests known before the run (order of the test, segment, its chains of steps), and
+    # each test's place (order, segment; None for a test with no plan), from the plugin's collection (``_plan``)
+    plan: list[tuple[int, int, list[Chain]]] = field(default_factory=list)
     places: dict[str, tuple[int, int | None]] = field(default_factory=dict)
 
     def _judge_cleanup(self, answers: list[tuple[str, Exchange]]) -> None:
@@ -133,9 +133,8 @@ class RunState:
         self.api = Api(self.client, target, cfg.limits)
         if ahead is not None:
             self.api.attach(ahead)
-            create = RESOURCES[0].op("create").path
-            ahead.plan(self.api.planned("POST", create, payload, has_body=True, order=order, segment=segment)
-                       for order, segment, payload in self.plan)
+            ahead.plan(slot for order, segment, chains in self.plan for chain in chains
+                       for slot in self.api.chain(chain, order, segment))
         INTERRUPTS.install()
         # No request of its own to see whether the target is there: the run's first request tells (a target
         # that does not answer it ends the run, exit 2: see the suite's target_down).

@@ -31,6 +31,7 @@ from conformance.generate.probes import Probe, valid_requests
 from conformance.runner.config import SHRINK_BUDGET
 from conformance.runner.state import RunState
 from conformance.transport.client import Exchange, TargetError, encode
+from conformance.transport.concurrency import MADE, Chain, Step
 from conformance.transport.secrets import shown
 
 
@@ -46,12 +47,17 @@ class _Found(BaseException):
         self.finding = finding
 
 
+def creates(example: Any) -> Chain:
+    """``ahead`` of a test whose body sends ``api.create(example)`` and nothing after it."""
+    return (Step("create", example),)
+
+
 def explore(run: RunState, strategy: st.SearchStrategy[Any], body: Callable[[Any], None], max_examples: int,
-            *, shrink: bool = True, creates: bool = False) -> None:
+            *, shrink: bool = True, ahead: Callable[[Any], Chain] | None = None) -> None:
     """Run ``body`` on examples of ``strategy``, seeded by the run, without a database. A failure is shrunk
     (within ``SHRINK_BUDGET`` requests); with ``shrink=False`` the first failing example ends the test as it
-    is, with no request after it. ``creates``: ``body`` begins with ``api.create(example)``, so with
-    ``--concurrency`` the examples are drawn beforehand and their creates may leave ahead (``draws``)."""
+    is, with no request after it. ``ahead``: what ``body`` sends for an example, as a chain of steps; with
+    ``--concurrency`` the examples are drawn beforehand and their chains may leave ahead (``draws``)."""
 
     failing: set[bytes] = set()
     spent = 0
@@ -74,12 +80,14 @@ def explore(run: RunState, strategy: st.SearchStrategy[Any], body: Callable[[Any
             if not shrink:
                 raise _Found(exc) from None
             failing.add(key)
+            if run.api is not None:  # what it sends while shrinking was not planned (--concurrency)
+                run.api.derail()
             raise
 
     test = seeded(guarded, strategy, run.config.seed, max_examples, shrink)
     error: str | None = None
-    if creates and run.api is not None and run.api.ahead is not None:
-        run.api.create_ahead(draws(strategy, run.config.seed, max_examples, shrink))
+    if ahead is not None and run.api is not None and run.api.ahead is not None:
+        run.api.chains_ahead(ahead(example) for example in draws(strategy, run.config.seed, max_examples, shrink))
     try:
         with source_independent():
             test()
@@ -91,11 +99,12 @@ def explore(run: RunState, strategy: st.SearchStrategy[Any], body: Callable[[Any
         settle(run, error)
 
 
-def check_each(run: RunState, values: tuple[Any, ...], body: Callable[[Any], None], *, creates: bool = False) -> None:
-    """Run ``body`` on each of ``values`` in turn, without Hypothesis; stops at the first failure. ``creates``:
-    ``body`` begins with ``api.create(value)``, which ``--concurrency`` may send ahead."""
-    if creates and run.api is not None:
-        run.api.create_ahead(values)
+def check_each(run: RunState, values: tuple[Any, ...], body: Callable[[Any], None], *,
+               ahead: Callable[[Any], Chain] | None = None) -> None:
+    """Run ``body`` on each of ``values`` in turn, without Hypothesis; stops at the first failure. ``ahead``:
+    what ``body`` sends for a value, as a chain of steps, which ``--concurrency`` may send ahead."""
+    if ahead is not None and run.api is not None:
+        run.api.chains_ahead(ahead(value) for value in values)
     error: str | None = None
     try:
         for value in values:
@@ -229,8 +238,13 @@ def test_created_assistant_can_be_retrieved_and_deleted(conformance: RunState) -
                 no_server_error(ctx, api.delete(assistant_id))
         raise_findings(ctx.take())
 
+    def lifecycle(payload: dict[str, Any]) -> Chain:
+        # what follows a DELETE leaves only after a 200, when the id is no longer the run's to read back
+        return (Step("create", payload), Step("retrieve", on=MADE), Step("delete", on=MADE),
+                Step("retrieve", on=MADE, if_ok=True), Step("delete", on=MADE))
+
     explore(conformance, valid_requests(conformance.config.pools, conformance.schemas), body,
-            max(1, min(5, conformance.config.max_examples)), creates=True)
+            max(1, min(5, conformance.config.max_examples)), ahead=lifecycle)
 
 
 @pytest.mark.phase(4)
@@ -242,7 +256,7 @@ def test_valid_requests_are_accepted_and_echoed(conformance: RunState) -> None:
         verify_created(conformance, api.create(payload), payload, None)
 
     explore(conformance, valid_requests(conformance.config.pools, conformance.schemas), body,
-            conformance.config.max_examples, creates=True)
+            conformance.config.max_examples, ahead=creates)
 
 
 @pytest.mark.phase(5)

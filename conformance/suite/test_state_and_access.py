@@ -23,7 +23,7 @@ from conformance.generate.probes import RawBody
 from conformance.runner.state import RunState
 from conformance.transport.client import Credential
 
-from .test_create_assistant import check_each, judge_created, verify_created
+from .test_create_assistant import check_each, creates, judge_created, verify_created
 
 MASK = "<the key>"
 
@@ -225,7 +225,7 @@ def test_pairs_of_fields_are_accepted(conformance: RunState) -> None:
     def body(payload: dict[str, Any]) -> None:
         verify_created(conformance, api.create(payload), payload, None)
 
-    check_each(conformance, pairwise_requests(conformance.schemas, conformance.config.pools), body, creates=True)
+    check_each(conformance, pairwise_requests(conformance.schemas, conformance.config.pools), body, ahead=creates)
 
 
 @pytest.mark.phase(5)

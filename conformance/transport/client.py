@@ -6,6 +6,7 @@ was sent and what came back, with bodies read up to a cap so a hostile target ca
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shlex
@@ -22,7 +23,7 @@ from vcr.errors import CannotOverwriteExistingCassetteException
 
 from conformance.contract.wire import encode
 from conformance.endpoints import RESOURCES
-from conformance.transport.concurrency import TICKET, Ahead, Answer, Planned, Slot
+from conformance.transport.concurrency import MADE, TICKET, Ahead, Answer, Chain, Planned, Slot
 from conformance.transport.interrupts import INTERRUPTS, CleanupAbandoned
 from conformance.transport.limits import BudgetExhausted, Limits, retry_wait
 from conformance.transport.secrets import MASKED_AUTH, is_secret_name, mask, mask_bytes
@@ -249,6 +250,7 @@ class Api:
         self.ahead: Ahead | None = None  # --concurrency N > 1: requests sent ahead (``attach``)
         self._lock: Any = threading.RLock()  # the budget's count and reserve, shared with ``ahead``'s senders
         self._deleting: set[str] = set()  # ids whose DELETE was sent ahead and not yet seen by the cleanup
+        self._chains = itertools.count()  # names the ids chains sent ahead create (``chain``)
 
     def attach(self, ahead: Ahead) -> None:
         """Send planned requests ahead (``_concurrency``): charged to this budget when they leave, under one lock
@@ -256,6 +258,61 @@ class Api:
         self.ahead = ahead
         self._lock = ahead.lock
         ahead.charge = self._charge_ahead
+        ahead.id_of = _created_id
+
+    def chain(self, chain: Chain, order: int, segment: int) -> list[Slot]:
+        """The plan entries of one chain of a test's plan (``Step``): each after the one before, a step ``on``
+        ``MADE`` waiting for the id its chain's first create answers."""
+        slots: list[Slot] = []
+        made: str | None = None
+        name = f"{MADE}:{next(self._chains)}"
+        for step in chain:
+            op = RESOURCES[0].op(step.operation)
+
+            def at(resource_id: str | None, op: Any = op, payload: Any = step.payload) -> Planned:
+                if resource_id is None:
+                    path = op.path
+                else:
+                    try:
+                        path = op.at(_id_in_path(resource_id))
+                    except TargetError as exc:
+                        raise ValueError(str(exc)) from None
+                return self.planned(op.method, path, payload, has_body=op.request is not None, order=order,
+                                    segment=segment)
+
+            needs = None if step.on is None else (made if step.on == MADE else step.on)
+            if step.on == MADE and made is None:
+                raise ValueError(f"a step on {MADE} before its chain's create: {chain}")
+            slot = Slot(at(None), needs=needs, resolve=at if needs is not None else None,
+                        after=slots[-1] if slots else None, if_ok=step.if_ok)
+            if op.name == "create" and made is None:
+                made = slot.binds = name
+            slots.append(slot)
+        return slots
+
+    def chains_ahead(self, chains: Iterable[Chain]) -> None:
+        """Chains of requests the test under way is about to send, in this order (``Step``): with
+        ``--concurrency`` they may leave ahead, each chain one step after another, the chains side by side."""
+        if self.ahead is not None:
+            order, segment = self.ahead.place
+            self.ahead.announce_slots([slot for chain in chains for slot in self.chain(chain, order, segment)])
+
+    def derail(self) -> None:
+        """The test under way leaves its plan (``Ahead.derail``); nothing without ``--concurrency``."""
+        if self.ahead is not None:
+            self.ahead.derail()
+
+    def bind(self, name: str, resource_id: str | None) -> None:
+        """Plan entries ``on`` ``name`` act on ``resource_id`` (``Ahead.bind``); nothing without ``--concurrency``."""
+        if self.ahead is not None:
+            self.ahead.bind(name, resource_id)
+
+    def unsettled(self, resource_id: str) -> None:
+        """What ``resource_id`` holds now is not known (a modify test that failed, whose later modifies may have
+        been sent ahead; an assistant refused modifies are sent to, which a target may apply in any order): the
+        read-back at the end does not judge it. It is still deleted at the end."""
+        with self._lock:
+            self.answers.pop(resource_id, None)
 
     def planned(self, method: str, path: str, payload: Any = None, *, has_body: bool = False,
                 api_key: Any = _DEFAULT, order: int = 0, segment: int = 0) -> Planned:
@@ -467,23 +524,9 @@ class Api:
 
     def _adopt(self, answer: Answer) -> None:
         """An assistant a create sent ahead made, which no test saw: the cleanup deletes it."""
-        if answer.error is not None or not 200 <= answer.status < 300:
-            return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in answer.headers}
-        try:
-            data = _decode(answer.body, headers.get("content-encoding", ""))
-            body = json.loads(data)
-        except (TargetError, ValueError):
-            return
-        if isinstance(body, dict) and isinstance(body.get("id"), str) and body["id"] not in self.created:
-            self.created.append(body["id"])
-
-    def create_ahead(self, payloads: Iterable[Any]) -> None:
-        """Creates the test under way is about to send, one after another: with ``--concurrency`` they may leave
-        ahead (a create touches no other id). A test that stops early leaves some unused: the cleanup deletes
-        what they created."""
-        if self.ahead is not None:
-            self.ahead.announce([self.planned("POST", _CREATE.path, p, has_body=True) for p in payloads])
+        resource_id = _created_id(answer)
+        if resource_id is not None and resource_id not in self.created:
+            self.created.append(resource_id)
 
     def read_ahead(self, ids: Iterable[str]) -> None:
         """GETs of these ids, about to be sent one after another and independent of each other (reads)."""
@@ -549,6 +592,18 @@ class Api:
                       f"left undeleted{': ' + shown if left else ''} (compliance.json, run.cleanup_failed)",
                       file=sys.stderr, flush=True)
         return failed, answers
+
+
+def _created_id(answer: Answer) -> str | None:
+    """The id a 2xx answer sent ahead gives (its body an object with a string id), or None."""
+    if answer.error is not None or not 200 <= answer.status < 300:
+        return None
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in answer.headers}
+    try:
+        body = json.loads(_decode(answer.body, headers.get("content-encoding", "")))
+    except (TargetError, ValueError):
+        return None
+    return body["id"] if isinstance(body, dict) and isinstance(body.get("id"), str) else None
 
 
 def _id_in_path(resource_id: str) -> str:

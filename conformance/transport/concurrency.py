@@ -16,11 +16,18 @@ them early:
   the key tests, Hypothesis draws) is a barrier, so no later request reaches the target before it;
 - a test may *announce* the requests it is about to send when they are independent of each other (the
   read-back GETs at the end, the cleanup's DELETEs);
+- a plan entry may name the id it acts on before anyone knows it (a ``Step`` ``on`` an id): the id the
+  test's own create will answer (``MADE``), or one the run binds later (``bind``: the assistant every refused
+  modify is sent to). Such an entry leaves once its id is known. The steps of a *chain* (a modify test: its
+  create, then each modify and the read after it) leave one after another, each once the one before it was
+  answered; chains of different tests run side by side. A chain runs on an assistant of its own, so what it
+  sends ahead is what its test sends next, in the same order;
 - when a test sends a request (``Api.send``), it first ``claim``s it: sent ahead, the test gets that answer
   (waiting for it if it is in flight); not sent yet, it is taken out of the plan and the test sends it.
 
-Sent ahead, a request is one the test would have sent next anyway, and only creates and refusals are (a
-probe's create never touches another id; the reads and deletes announced are of ids no later test uses):
+Sent ahead, a request is one the test would have sent next anyway, and only creates, refusals, and chains on
+an assistant of their own are (a probe's create never touches another id; the reads and deletes announced are
+of ids no later test uses):
 the target sees the same requests, in nearly the same order, and each answer is the one it would have given.
 The answer goes up through the cassette layer unchanged, with the times it was sent and answered, so
 ``created_at`` is judged against when the request left, cassettes are recorded as usual and verdicts are
@@ -32,7 +39,10 @@ the same. What is not covered, and why:
 - a 429 pauses every dispatch for as long as it asks (``pause``); the test that receives it waits it out and
   retries as always (``Api.send``);
 - an answer sent ahead but never used (``-x``, a budget, Ctrl-C, a probe test that stopped early) is handed
-  back by ``settle``, and ``Api.cleanup`` deletes whatever it created; Ctrl-C stops all dispatching.
+  back by ``settle``, and ``Api.cleanup`` deletes whatever it created; Ctrl-C stops all dispatching. A test
+  that stops early (it failed) may so have sent more than at N = 1, on its own assistant: a target that
+  failed it gets those requests too, and the test reads back no state of that assistant at the end (see
+  ``test_modify``), at every N alike.
 
 N = 1 builds no ``Ahead`` at all: no threads, today's code path.
 """
@@ -53,7 +63,7 @@ from conformance.transport.interrupts import INTERRUPTS
 
 _CREATE_PATH = RESOURCES[0].op("create").path
 
-__all__ = ["TICKET", "Ahead", "Answer", "Planned", "Slot"]
+__all__ = ["MADE", "TICKET", "Ahead", "Answer", "Chain", "Planned", "Slot", "Step"]
 
 TICKET = "conformance.ahead"  # the request extension that carries a claimed slot to ``Ahead.handle_request``
 Key = tuple[str, str, tuple[tuple[str, str], ...], bytes | None]
@@ -78,6 +88,24 @@ class Planned:
     @property
     def creates(self) -> bool:
         return self.method == "POST" and self.path == _CREATE_PATH
+
+
+MADE = "made"  # ``Step.on``: the id its chain's create answered
+
+
+@dataclass(frozen=True)
+class Step:
+    """One request of a test's plan: ``operation`` of the resource (``endpoints``) with ``payload`` (its body,
+    when it takes one), on the id ``on``: None (an operation on no id), ``MADE`` (the id its chain's first create
+    answers) or a name the run binds once it knows the id (``Ahead.bind``)."""
+
+    operation: str
+    payload: Any = None
+    on: str | None = None
+    if_ok: bool = False  # sent only when the step before it was answered 200 (as its test sends it)
+
+
+Chain = tuple[Step, ...]  # steps sent one after another, each once the one before was answered
 
 
 @dataclass
@@ -108,6 +136,29 @@ class Slot:
     done: threading.Event = field(default_factory=threading.Event)
     dispatched: bool = False
     consumed: bool = False
+    needs: str | None = None  # the binding whose id its path waits for (``planned`` is a stand-in until then)
+    resolve: Callable[[str], Planned] | None = None  # its request, once that id is known
+    binds: str | None = None  # the binding its answer sets (a chain's create: the id it answered)
+    after: Slot | None = None  # its chain's previous step: it leaves once that one was answered
+    taken: bool = False  # dropped from the plan before it left: the rest of its chain is dropped too
+    own: bool = False  # claimed before it left: the test's thread sends it (``handle_request``)
+    if_ok: bool = False  # it leaves only if ``after`` was answered 200; else it is dropped
+
+    def ready(self) -> bool:
+        return self.needs is None and (self.after is None or self.after.done.is_set())
+
+    def dead(self) -> bool:
+        """Its chain broke before it: a step was dropped, or answered 429 or not at all (its test sends that one
+        again itself, and what follows it), or, for a step ``if_ok``, answered other than 200."""
+        after = self.after
+        if after is None:
+            return False
+        if after.taken:
+            return True
+        answer = after.answer
+        if not after.done.is_set() or answer is None:
+            return False
+        return answer.error is not None or answer.status == 429 or (self.if_ok and answer.status != 200)
 
 
 class Ahead(httpx.BaseTransport):
@@ -123,11 +174,14 @@ class Ahead(httpx.BaseTransport):
         self.max_body = max_body
         self.wait_of = wait_of  # seconds a 429's headers ask to wait (the run's limits applied)
         self.charge: Callable[[Planned], bool] = lambda planned: True  # set by ``Api``: admit and count, or False
+        self.id_of: Callable[[Answer], str | None] = lambda answer: None  # set by ``Api``: the id a create answered
+        self._bound: dict[str, str | None] = {}  # ids named before they were known (``bind``); None: none came
         self._cond = threading.Condition()
         self._queue: deque[Slot] = deque()
         self._sent: dict[Key, deque[Slot]] = {}  # dispatched, not yet claimed
         self._open: list[Slot] = []  # creates dispatched whose answer no test has recorded yet (``release``)
         self._order = -1  # the test under way
+        self._derailed = -2  # a test that left its plan (``derail``)
         self._segment = -1
         self._resume_at = 0.0
         self._stopped = False
@@ -142,10 +196,38 @@ class Ahead(httpx.BaseTransport):
 
     # --- the test's side (the main thread) ---------------------------------------------------------
 
-    def plan(self, entries: Iterable[Planned]) -> None:
+    def plan(self, slots: Iterable[Slot]) -> None:
+        """The run's plan, in its order (``Api.chain`` makes the slots of a test's chains)."""
         with self._cond:
-            self._queue.extend(Slot(p) for p in entries)
+            for slot in slots:
+                self._queue.append(slot)
+                if slot.needs in self._bound:
+                    self._resolve(slot)
             self._cond.notify_all()
+
+    def bind(self, name: str, resource_id: str | None) -> None:
+        """The id a plan entry ``on`` ``name`` acts on is now known (None: there is none; those entries are
+        dropped, and their tests send what they still send themselves)."""
+        with self._cond:
+            self._bind(name, resource_id)
+
+    def _bind(self, name: str, resource_id: str | None) -> None:
+        self._bound[name] = resource_id
+        for slot in [slot for slot in self._queue if slot.needs == name]:
+            self._resolve(slot)
+        self._cond.notify_all()
+
+    def _resolve(self, slot: Slot) -> None:
+        assert slot.needs is not None and slot.resolve is not None
+        resource_id = self._bound[slot.needs]
+        try:
+            if resource_id is None:
+                raise ValueError("no id")
+            slot.planned = slot.resolve(resource_id)
+            slot.needs = None
+        except ValueError:  # no id came, or one no URL can carry: the test sends what it sends itself
+            slot.taken = True
+            self._queue.remove(slot)
 
     def reach(self, order: int, segment: int | None) -> None:
         """The test at ``order`` begins (``segment`` None: a test with no plan, a barrier): what earlier tests
@@ -153,9 +235,24 @@ class Ahead(httpx.BaseTransport):
         with self._cond:
             self._order = order
             while self._queue and self._queue[0].planned.order < order:
-                self._queue.popleft()
+                self._queue.popleft().taken = True
             if segment is not None:
                 self._segment = max(self._segment, segment)
+            self._cond.notify_all()
+
+    @property
+    def place(self) -> tuple[int, int]:
+        """The order and segment of the test under way (what it announces is planned there)."""
+        with self._cond:
+            return self._order, self._segment
+
+    def announce_slots(self, slots: list[Slot]) -> None:
+        """Chains the test under way is about to send (``Api.chains_ahead``): first in line."""
+        with self._cond:
+            self._queue.extendleft(reversed(slots))
+            for slot in slots:
+                if slot.needs in self._bound:
+                    self._resolve(slot)
             self._cond.notify_all()
 
     def announce(self, entries: Iterable[Planned]) -> None:
@@ -167,21 +264,48 @@ class Ahead(httpx.BaseTransport):
             self._cond.notify_all()
 
     def claim(self, key: Key) -> Slot | None:
-        """The test sends ``key``: the slot sent ahead for it, or None (then it is no longer planned: the test
-        sends and charges it itself)."""
+        """The test under way sends ``key``: its slot sent ahead for it, or, when that has not left yet, the slot
+        it is sent by now, in the test's thread (charged here). None when the test planned no such request (then
+        it sends and charges it itself), or past the budget's edge (then the rest of its chain is dropped too).
+        Only the test's own slots are claimed: several tests may send the same request (each modify test's
+        create), and a chain's answers belong to its test."""
         with self._cond:
+            if self._order == self._derailed:
+                return None
             sent = self._sent.get(key)
-            if sent:
-                slot = sent.popleft()
+            slot = next((slot for slot in sent if slot.planned.order == self._order), None) if sent else None
+            if slot is not None:
+                assert sent is not None
+                sent.remove(slot)
                 if not sent:
                     del self._sent[key]
                 self.used += 1
                 return slot
-            for slot in self._queue:
-                if slot.planned.key == key:
-                    self._queue.remove(slot)
-                    break
+            slot = next((slot for slot in self._queue if slot.planned.order == self._order and slot.needs is None
+                         and slot.planned.key == key), None)
+            if slot is None:
+                return None
+            self._queue.remove(slot)
+            if self._charging and slot.ready() and self.charge(slot.planned):
+                slot.own = slot.dispatched = True
+                if slot.planned.creates:
+                    self._open.append(slot)
+                self.used += 1
+                return slot
+            slot.taken = True
+            self._cond.notify_all()
             return None
+
+    def derail(self) -> None:
+        """The test under way leaves its plan (it failed, and shrinks): what it planned and did not send is
+        dropped, and it claims nothing more. Its requests may repeat planned ones (each modify test's create)
+        whose chains went on without it."""
+        with self._cond:
+            self._derailed = self._order
+            for slot in [slot for slot in self._queue if slot.planned.order == self._order]:
+                slot.taken = True
+                self._queue.remove(slot)
+            self._cond.notify_all()
 
     def pause(self, seconds: float) -> None:
         """A 429: no request leaves for ``seconds``."""
@@ -228,6 +352,8 @@ class Ahead(httpx.BaseTransport):
         slot = request.extensions.get(TICKET)
         if not isinstance(slot, Slot):
             return self.inner.handle_request(request)
+        if slot.own:
+            self._answered(slot, self._send(slot.planned))
         slot.done.wait()
         slot.consumed = True
         assert slot.answer is not None
@@ -239,23 +365,39 @@ class Ahead(httpx.BaseTransport):
             if self._stopped:
                 return None
             wait = self._resume_at - time.monotonic()
-            head = self._queue[0] if self._queue else None
             quiet = INTERRUPTS.pending or INTERRUPTS.unwinding or INTERRUPTS.abandon
-            if head is not None and self._charging and not quiet and wait <= 0 and \
-                    head.planned.segment <= self._segment:
-                self._queue.popleft()
-                if not self.charge(head.planned):
+            slot = self._first_ready() if self._charging and not quiet and wait <= 0 else None
+            if slot is not None:
+                if not self.charge(slot.planned):
                     self._charging = False  # the budget's edge: the tests send the rest themselves
-                    self._queue.appendleft(head)
                     continue
-                head.dispatched = True
+                self._queue.remove(slot)
+                slot.dispatched = True
                 self.in_flight += 1
                 self.sent_ahead += 1
-                self._sent.setdefault(head.planned.key, deque()).append(head)
-                if head.planned.creates:
-                    self._open.append(head)
-                return head
+                self._sent.setdefault(slot.planned.key, deque()).append(slot)
+                if slot.planned.creates:
+                    self._open.append(slot)
+                return slot
             self._cond.wait(wait if wait > 0 else 0.5)
+
+    def _first_ready(self) -> Slot | None:
+        """In plan order, up to the segment under way, the first slot that may leave (its id known, its chain's
+        previous step answered); the slots of a chain that was dropped are dropped on the way."""
+        dead = []
+        found = None
+        for slot in self._queue:
+            if slot.planned.segment > self._segment:
+                break
+            if slot.dead():
+                dead.append(slot)
+            elif slot.ready():
+                found = slot
+                break
+        for slot in dead:
+            slot.taken = True
+            self._queue.remove(slot)
+        return found
 
     def _work(self) -> None:
         while True:
@@ -263,15 +405,19 @@ class Ahead(httpx.BaseTransport):
                 slot = self._next()
             if slot is None:
                 return
-            answer = self._send(slot.planned)
-            with self._cond:
-                slot.answer = answer
-                self.in_flight -= 1
-                if answer.status == 429:
-                    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in answer.headers}
-                    self._resume_at = max(self._resume_at, time.monotonic() + self.wait_of(headers))
-                slot.done.set()
-                self._cond.notify_all()
+            self._answered(slot, self._send(slot.planned), sent_ahead=True)
+
+    def _answered(self, slot: Slot, answer: Answer, *, sent_ahead: bool = False) -> None:
+        with self._cond:
+            slot.answer = answer
+            self.in_flight -= sent_ahead
+            if answer.status == 429:
+                headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in answer.headers}
+                self._resume_at = max(self._resume_at, time.monotonic() + self.wait_of(headers))
+            if slot.binds is not None:
+                self._bind(slot.binds, self.id_of(answer))
+            slot.done.set()
+            self._cond.notify_all()
 
     def _send(self, planned: Planned) -> Answer:
         started = time.time()
