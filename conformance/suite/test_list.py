@@ -19,6 +19,7 @@ from conformance.checks.resource import (
 from conformance.generate.probes import Probe
 from conformance.runner.state import RunState
 from conformance.suite.test_create_assistant import check_each, judge_created, judge_refusal, run_probe
+from conformance.transport.concurrency import Chain, Step
 
 pytestmark = pytest.mark.endpoint("list")
 WALK_PAGES = 40  # pages of the smallest limit the walk follows at most before it finishes with the largest
@@ -55,8 +56,15 @@ def _create(run: RunState, tag: str, count: int) -> list[str]:
     return made
 
 
+def _refusals(run: RunState, examples: list[Any]) -> list[Chain]:
+    """What ``test_list_refused`` sends, for ``--concurrency``: each example as a query of its own (refused,
+    it reads nothing; the creates beside it in the run's order are refused probes too)."""
+    return [(Step("list", query=example),) for example in examples]
+
+
 @pytest.mark.phase(2, 6)
 @pytest.mark.probes("reject", "reject-4xx", operation="list")
+@pytest.mark.ahead(chains=_refusals)
 def test_list_refused(conformance: RunState, probe: Probe) -> None:
     """A query parameter that breaks its constraint: refused with 400 and the error envelope."""
     api = conformance.open()

@@ -138,13 +138,19 @@ def test_ids_stay_bound_through_creates_and_deletes(conformance: RunState) -> No
             if got is not None:
                 alive.append(got)
 
-        for i in range(count):
-            create({"model": model, "name": f"state {i}", "metadata": {"i": str(i)}})
+        payloads = [{"model": model, "name": f"state {i}", "metadata": {"i": str(i)}} for i in range(count)]
+        for i, payload in enumerate(payloads):
+            if i % 3 == 0:
+                # --concurrency: the creates up to the next DELETE may leave together (they touch no id; the
+                # DELETEs stay between them: creates after a delete are what reuses an id)
+                api.chains_ahead(creates(p) for p in payloads[i:i + 3])
+            create(payload)
             if i % 3 == 2 and len(alive) >= 2:  # delete one that is not the newest
                 victim = alive.pop(-2)
                 if deleted(ctx, api.delete(victim["id"]), victim["id"]):
                     removed.append(victim["id"])
         twin = {"model": model, "name": "twin", "description": "two equal requests, two assistants"}
+        api.chains_ahead(creates(p) for p in (twin, twin))
         create(dict(twin))
         create(dict(twin))
         # --concurrency: from here the requests are reads, then deletes, of known ids, none raising before the

@@ -23,7 +23,7 @@ from vcr.errors import CannotOverwriteExistingCassetteException
 
 from conformance.contract.wire import encode
 from conformance.endpoints import RESOURCES
-from conformance.transport.concurrency import MADE, TICKET, Ahead, Answer, Chain, Planned, Slot
+from conformance.transport.concurrency import MADE, TICKET, Ahead, Answer, Chain, Planned, Slot, Step
 from conformance.transport.interrupts import INTERRUPTS, CleanupAbandoned
 from conformance.transport.limits import BudgetExhausted, Limits, retry_wait
 from conformance.transport.secrets import MASKED_AUTH, is_secret_name, mask, mask_bytes
@@ -269,7 +269,7 @@ class Api:
         for step in chain:
             op = RESOURCES[0].op(step.operation)
 
-            def at(resource_id: str | None, op: Any = op, payload: Any = step.payload) -> Planned:
+            def at(resource_id: str | None, op: Any = op, step: Step = step) -> Planned:
                 if resource_id is None:
                     path = op.path
                 else:
@@ -277,7 +277,9 @@ class Api:
                         path = op.at(_id_in_path(resource_id))
                     except TargetError as exc:
                         raise ValueError(str(exc)) from None
-                return self.planned(op.method, path, payload, has_body=op.request is not None, order=order,
+                if step.query:
+                    path += "?" + query_string(step.query)
+                return self.planned(op.method, path, step.payload, has_body=op.request is not None, order=order,
                                     segment=segment)
 
             needs = None if step.on is None else (made if step.on == MADE else step.on)

@@ -96,13 +96,14 @@ MADE = "made"  # ``Step.on``: the id its chain's create answered
 @dataclass(frozen=True)
 class Step:
     """One request of a test's plan: ``operation`` of the resource (``endpoints``) with ``payload`` (its body,
-    when it takes one), on the id ``on``: None (an operation on no id), ``MADE`` (the id its chain's first create
+    when it takes one) and ``query``, on the id ``on``: None (an operation on no id), ``MADE`` (the id its chain's first create
     answers) or a name the run binds once it knows the id (``Ahead.bind``)."""
 
     operation: str
     payload: Any = None
     on: str | None = None
     if_ok: bool = False  # sent only when the step before it was answered 200 (as its test sends it)
+    query: dict[str, Any] | None = None  # its query parameters (``Api.call``'s)
 
 
 Chain = tuple[Step, ...]  # steps sent one after another, each once the one before was answered
