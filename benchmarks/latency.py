@@ -4,7 +4,7 @@ Prints figures, asserts nothing. For each injected latency (``conformance serve 
 loopback; 0, 0.1 and 0.3 s by default): the default ``conformance run`` at ``--concurrency`` 1, 4 and 16 (wall
 time of the process, requests counted at the server, the outcome); pytest-xdist ``-n 4`` for comparison (the
 alternative to sending ahead: tests in processes); Schemathesis (``st run``, every check, on the 2024-05-13
-spec cut to the assistant operations) with ``--workers`` 1, 4 and 16. At latency 0 also the ceiling: a raw
+spec cut to the five assistant operations) with ``--workers`` 1, 4 and 16. At latency 0 also the ceiling: a raw
 httpx loop posting one fixed body, and each run's requests per second as a share of it.
 """
 
@@ -105,8 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             spec, _ = fixed_spec(SPEC, Path(tmp))
             figures["schemathesis_version"] = schemathesis_version(st_cli)
-            say(f"Schemathesis: {figures['schemathesis_version']} (spec {SPEC.name}, POST /assistants, GET and DELETE "
-                "/assistants/{assistant_id}; -n 70, every check)")
+            say(f"Schemathesis: {figures['schemathesis_version']} (spec {SPEC.name}, GET and POST /assistants, "
+                "GET, POST and DELETE /assistants/{assistant_id}; -n 70, every check)")
         else:
             say("Schemathesis: not installed or no spec: skipped")
         say("\nlatency  tool                          wall s  requests  req/s  outcome")
