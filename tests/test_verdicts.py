@@ -195,3 +195,22 @@ def test_a_target_that_does_not_know_the_model_gets_no_verdict(tmp_path: Path) -
     (line,) = _conclusion(result.stdout)
     assert line.startswith("NO VERDICT: the target does not know the model 'conformance-no-such-model'"), line
     _no_pass(report(tmp_path))
+
+
+def test_a_server_that_stamps_every_assistant_in_one_second_passes_no_order(tmp_path: Path) -> None:
+    """Sorted by created_at is shown only by two assistants created a second apart: a server whose clock stands
+    still (every created_at the same second) leaves LIST-ORDER and LIST-ORDER-DEFAULT not exercised, not passed;
+    the rest of the list is judged as usual."""
+    from conformance.selftest.reference import ReferenceServer, create_app
+    from conformance.transport.server import ServerThread
+
+    class StoppedClock(ReferenceServer):
+        def now(self) -> int:
+            return self.__dict__.setdefault("_started", super().now())
+
+    with ServerThread(create_app(StoppedClock())) as root:
+        result = run("--target", root + "/v1", "--api-key", KEY, "--endpoint", "list", "--report-dir", str(tmp_path))
+    assert result.returncode == 0, result.stdout[-2000:]
+    verdict = {row["id"]: row["verdict"] for row in report(tmp_path)["requirements"]}
+    assert verdict.pop("LIST-ORDER") == verdict.pop("LIST-ORDER-DEFAULT") == "not_exercised"
+    assert set(verdict.values()) == {"passed"}

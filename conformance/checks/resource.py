@@ -70,8 +70,15 @@ def list_shape(ctx: Context, ex: Exchange) -> dict[str, Any] | None:
 
 
 @check("minimum", "maximum", "default", severity="normal")
-def page_limit(ctx: Context, ex: Exchange, body: dict[str, Any], limit: int | None) -> None:
-    """A page holds at most ``limit`` objects (20 when limit is not sent), and exactly that many when more follow."""
+def page_limit(ctx: Context, ex: Exchange, body: dict[str, Any], limit: int | None, more: bool = False) -> None:
+    """A page holds at most ``limit`` objects (20 when limit is not sent), and exactly that many when more follow.
+
+    A pass is recorded only on a page cut at its limit: exactly ``limit`` objects where the caller knows that more
+    than that exist from where the page starts (``more``: the suite made them). A shorter page, with has_more
+    false, shows nothing about the limit being applied, so it records nothing; a page that holds more than its
+    limit, or fewer while it says has_more, fails whoever made its objects. The suite makes sure of ``more`` for
+    the smallest limit and the default (a second page's worth exists), never for the largest (it would take
+    more than 100 assistants): LIST-LIMIT-MAX is judged by its probes alone, at and just past 100."""
     node = _query(ctx)["properties"]["limit"]
     size = limit if limit is not None else int(node["default"])
     keyword = {None: "default", node["minimum"]: "minimum", node["maximum"]: "maximum"}.get(limit)
@@ -81,22 +88,31 @@ def page_limit(ctx: Context, ex: Exchange, body: dict[str, Any], limit: int | No
     data = body.get("data")
     if not isinstance(data, list):
         return
-    more = body.get("has_more") is True
-    if len(data) > size or (more and len(data) < size):
+    if len(data) > size or (body.get("has_more") is True and len(data) < size):
         ctx.fail(rid, "page_limit", ex, f"A page of limit {size} holds {len(data)} objects",
                  f"at most {size}, and {size} when has_more is true", f"{len(data)} objects, has_more {body.get('has_more')!r}")
-    else:
+    elif more and len(data) == size:
         ctx.ok(rid, "page_limit")
 
 
 @check("x-order", "default", severity="normal")
-def page_order(ctx: Context, ex: Exchange, body: dict[str, Any], order: str | None) -> None:
-    """The page is sorted by created_at in the order asked (desc when order is not sent)."""
+def page_order(ctx: Context, ex: Exchange, body: dict[str, Any], order: str | None,
+               apart: tuple[str, str] | None = None) -> None:
+    """The page is sorted by created_at in the order asked (desc when order is not sent).
+
+    Two objects created in the same second may come in any order, so a page shows the order only where its
+    created_at differ. Any page sorted against the order asked fails; a pass is recorded only on a page that
+    holds ``apart``, two objects the suite created a second apart (the second sent a second after the first's
+    answer arrived: any server whose clock runs forward stamps it a later second), with their created_at
+    differing. The suite asks for such pages with the same requests on every run, so the passes counted do not
+    depend on how fast the run went; the other pages (every page of a run that created all within one second)
+    can only fail."""
     query = _query(ctx)
     node = query["properties"]["order"]
     rid = _req(query, "x-order") if order is not None else _req(node, "default")
     direction = order or str(node["default"])
-    raw = [item.get("created_at") for item in body.get("data") or [] if isinstance(item, dict)]
+    items = [item for item in body.get("data") or [] if isinstance(item, dict)]
+    raw = [item.get("created_at") for item in items]
     stamps = [float(s) for s in raw if isinstance(s, (int, float)) and not isinstance(s, bool)]
     if len(stamps) != len(raw):
         return  # a created_at that is no number: RESP-CREATED-AT says so
@@ -105,13 +121,18 @@ def page_order(ctx: Context, ex: Exchange, body: dict[str, Any], order: str | No
     if wrong:
         ctx.fail(rid, "page_order", ex, f"The page is not sorted by created_at, {direction}",
                  f"created_at {'ascending' if direction == 'asc' else 'descending'}", f"... {wrong[0][0]}, {wrong[0][1]} ...")
-    elif len(stamps) > 1:
+        return
+    stamp_of = {item.get("id"): stamp for item, stamp in zip(items, stamps, strict=True)}
+    if apart is not None and all(i in stamp_of for i in apart) and stamp_of[apart[0]] != stamp_of[apart[1]]:
         ctx.ok(rid, "page_order")
 
 
 @check("x-no-repeat", severity="critical")
 def pages_complete(ctx: Context, ex: Exchange, seen: list[str], expected: list[str], finished: bool) -> None:
-    """Following after=last_id page by page shows no object twice and leaves out none that existed throughout."""
+    """Following after=last_id page by page shows no object twice and leaves out none that existed throughout.
+
+    An object seen twice fails at once; a pass, and an object left out, need a finished walk (one that reached
+    the list's end): a walk cut short, by a page that was no list or by the suite's cap on pages, shows neither."""
     rid = _req(_query(ctx), "x-no-repeat")
     repeated = sorted({i for i in seen if seen.count(i) > 1})
     missing = [i for i in expected if i not in seen] if finished else []
@@ -121,7 +142,7 @@ def pages_complete(ctx: Context, ex: Exchange, seen: list[str], expected: list[s
     elif missing:
         ctx.fail(rid, "pages_complete", ex, "Paging through the list skipped an object that existed throughout",
                  f"{missing[0]!r} on some page", f"{len(seen)} objects seen, not that one")
-    else:
+    elif finished:
         ctx.ok(rid, "pages_complete")
 
 

@@ -251,6 +251,28 @@ class _NoBefore(_Listing):
         return ids[:limit], len(ids) > limit
 
 
+@defect("list-after-ignored", "LIST-AFTER", endpoint="list")
+class _NoAfter(_Listing):
+    """Answers after= alone with the list's first page (before= it honours): a walk page by page goes nowhere."""
+
+    def differently(self, ids: list[str], query: dict[str, Any], limit: int,
+                    order: str) -> tuple[list[str], bool] | None:
+        if "after" not in query or "before" in query:
+            return None
+        return ids[:limit], len(ids) > limit
+
+
+@defect("list-order-asc-ignored", "LIST-ORDER", endpoint="list")
+class _AlwaysNewestFirst(ReferenceServer):
+    """Validates order, then never reads it: every page, its cursors included, is newest first."""
+
+    def list_query(self, request: Request) -> dict[str, Any] | Response:
+        query = super().list_query(request)
+        if isinstance(query, dict):
+            query.pop("order", None)
+        return query
+
+
 class _LaxQuery(ReferenceServer):
     """Reads the query by hand instead of through the schema, each subclass with its own slip."""
 

@@ -31,8 +31,11 @@ def _limits(run: RunState) -> tuple[int, int, int]:
     return int(node["minimum"]), int(node["maximum"]), int(node["default"])
 
 
-def _page(run: RunState, query: dict[str, Any]) -> tuple[Any, dict[str, Any] | None]:
-    """One page, judged: accepted, shaped, sorted, within its limit."""
+def _page(run: RunState, query: dict[str, Any], *, more: bool = False,
+          apart: tuple[str, str] | None = None) -> tuple[Any, dict[str, Any] | None]:
+    """One page, judged: accepted, shaped, sorted, within its limit. ``more``: the suite knows more objects than
+    the limit exist from where the page starts; ``apart``: two assistants it created a second apart, which the
+    page should hold (the evidence a pass of the limit and of the order needs: ``checks.resource``)."""
     ctx = run.context
     ex = run.api.list_page(query) if run.api else None
     assert ex is not None
@@ -40,20 +43,24 @@ def _page(run: RunState, query: dict[str, Any]) -> tuple[Any, dict[str, Any] | N
     if accepted(ctx, ex, None) and ex.received.status == 200:
         body = list_shape(ctx, ex)
         if body is not None:
-            page_order(ctx, ex, body, query.get("order"))
-            page_limit(ctx, ex, body, query.get("limit"))
+            page_order(ctx, ex, body, query.get("order"), apart)
+            page_limit(ctx, ex, body, query.get("limit"), more)
     return ex, body
+
+
+def _create_one(run: RunState, tag: str) -> tuple[str | None, float]:
+    """A new assistant of this test (its id, if the answer was a 2xx with one) and when its answer arrived (the
+    recorded time, in a replay)."""
+    payload = {"model": run.config.pools.models[0], "name": f"conformance list {tag}"}
+    ex = run.open().create(payload)
+    body = judge_created(run, ex, payload, None)
+    return (str(body["id"]) if body is not None else None), ex.ended
 
 
 def _create(run: RunState, tag: str, count: int) -> list[str]:
     """``count`` new assistants of this test (a 2xx with an id), in order of creation."""
-    made = []
-    for index in range(count):
-        payload = {"model": run.config.pools.models[0], "name": f"conformance list {tag} {index}"}
-        body = judge_created(run, run.open().create(payload), payload, None)
-        if body is not None:
-            made.append(str(body["id"]))
-    return made
+    made = (_create_one(run, f"{tag} {index}")[0] for index in range(count))
+    return [assistant_id for assistant_id in made if assistant_id is not None]
 
 
 def _refusals(run: RunState, examples: list[Any]) -> list[Chain]:
@@ -125,7 +132,8 @@ def test_pages_follow_the_cursor(conformance: RunState) -> None:
             query: dict[str, Any] = {"limit": least}
             finished, pages, last = False, 0, None
             while pages < WALK_PAGES + 20:
-                ex, page = _page(conformance, query)
+                # The first page starts the list, which holds the four just made: it must be cut at its limit.
+                ex, page = _page(conformance, query, more=pages == 0 and len(ours) + len(doomed) > least)
                 pages += 1
                 if page is None:
                     break
@@ -174,8 +182,8 @@ def test_pages_follow_the_cursor(conformance: RunState) -> None:
 
 @pytest.mark.phase(6)  # when the run has created many (the read-back of phase 7 stays last)
 def test_default_page(conformance: RunState) -> None:
-    """Without limit and order: 20 objects when more exist, newest first (judged on a page that spans more than
-    one second of created_at)."""
+    """Without limit and order: 20 objects when more exist, newest first; with order, sorted as asked. Judged on
+    pages the suite makes hold the evidence: more than 20 assistants, two of them created a second apart."""
     conformance.open()
     ctx = conformance.context
 
@@ -183,20 +191,24 @@ def test_default_page(conformance: RunState) -> None:
 
     def body(_: None) -> None:
         with ctx.using(conformance.schemas.request_for("list")):
-            _, probe = _page(conformance, {"limit": default + 1})  # are there more than a default page holds?
-            have = len(probe.get("data") or []) if probe is not None else default + 1
-            if have < default + 1:
-                _create(conformance, "default", default + 1 - have)
-            _page(conformance, {})
-            # The order asked for by no one: a page that holds more than one second of created_at says it. A run
-            # short enough to have created everything within one second makes one more, a second later.
-            _, page = _page(conformance, {"limit": most})
-            stamps = {item.get("created_at") for item in (page or {}).get("data") or [] if isinstance(item, dict)}
-            if page is not None and len(stamps) < 2:
-                if not conformance.config.replay_only:  # a replay sends nothing: no second to wait for
-                    time.sleep(1.05)
-                _create(conformance, "later", 1)
-                _page(conformance, {"limit": most})
+            _, counted = _page(conformance, {"limit": default + 1})  # are there more than a default page holds?
+            have = len(counted.get("data") or []) if counted is not None else None
+            made = _create(conformance, "default", default + 1 - have) if have is not None else []
+            more = have is not None and have + len(made) > default
+            # Two assistants a second apart, whatever the run's speed and the server's clock offset: the newer is
+            # sent a second after the older's answer arrived, so a server whose clock runs forward stamps it a
+            # later second (a replay has its recorded times: no wait). The same requests on every run.
+            anchor = _create(conformance, "anchor", 1)
+            older, answered = _create_one(conformance, "older")
+            time.sleep(max(0.0, answered + 1.05 - time.time()))
+            newer = _create_one(conformance, "newer")[0]
+            apart = (older, newer) if older is not None and newer is not None else None
+            _page(conformance, {}, more=more, apart=apart)  # the newest 20: the two among them
+            _page(conformance, {"limit": most}, apart=apart)
+            _page(conformance, {"order": "desc", "limit": most}, apart=apart)
+            _page(conformance, {"order": "asc", "limit": most}, apart=apart)  # the two on it if 100 hold the list
+            for assistant_id in anchor:  # ascending from the one made just before the two: they lead the page
+                _page(conformance, {"order": "asc", "after": assistant_id}, apart=apart)
         raise_findings(ctx.take())
 
     check_each(conformance, (None,), body)
