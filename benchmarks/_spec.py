@@ -4,7 +4,8 @@ The file defines a few YAML anchors twice; PyYAML's ``safe_load`` refuses that. 
 refers to the closest anchor of that name before it, so renaming each redefinition (and the aliases
 that follow it) keeps the document's meaning. Only the assistant operations are kept (``GET``/``POST
 /assistants``, ``GET``/``POST``/``DELETE /assistants/{assistant_id}``: the reference server serves no
-others, and the suite's default run tests all five), with the components they reach. The result is written as JSON to a temporary directory at run time, never committed.
+others, and the suite's default run tests all five), with the components they reach. The result is
+written as JSON to a temporary directory at run time, never committed.
 """
 
 from __future__ import annotations
