@@ -274,3 +274,20 @@ def test_a_step_after_a_refused_one_is_dropped_when_it_waits_for_a_200() -> None
     time.sleep(0.2)
     ahead.close()
     assert store.log == ["GET /v1/assistants/asst_9"]  # a 404: the DELETE, and what follows it, stay unsent
+
+
+def test_what_a_chain_deleted_ahead_is_not_cleaned_up_again() -> None:
+    """A test that stopped before its chains: their creates are deleted at the end, unless the chain's own
+    DELETE already did it (a second DELETE would get a 404, which the cleanup judges as a lost assistant)."""
+    store = _Store()
+    api, ahead = _api(store)
+    ahead.plan([*api.chain((Step("create", {"name": "seen"}), Step("delete", on=MADE)), 0, 0),
+                *api.chain((Step("create", {"name": "gone"}), Step("delete", on=MADE)), 0, 0),
+                *api.chain((Step("create", {"name": "kept"}),), 0, 0)])
+    ahead.reach(0, 0)
+    assert api.create({"name": "seen"}).received.status == 200  # the test saw this create, then stopped
+    _sent(store, 5)
+    failed, answers = api.cleanup()
+    ahead.close()
+    assert failed == [] and [ex.received.status for _, ex in answers] == [200]  # only "kept" was left
+    assert store.items == {} and store.log.count("DELETE /v1/assistants/asst_2") <= 1

@@ -567,8 +567,11 @@ class Api:
         with INTERRUPTS.cleaning(lambda: len(self.created)):
             try:
                 if self.ahead is not None:  # what was sent ahead and never used may have created assistants too
-                    for answer in self.ahead.settle():
+                    unused, deleted = self.ahead.settle()
+                    for answer in unused:
                         self._adopt(answer)
+                    for path in deleted:  # and deleted some (a chain that went on after its test stopped)
+                        self._forget(_path_id(path))
                     self.ahead.restart()
                     self.ahead.announce(self._deletes())
                 for resource_id in list(self.created):

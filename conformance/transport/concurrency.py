@@ -96,8 +96,8 @@ MADE = "made"  # ``Step.on``: the id its chain's create answered
 @dataclass(frozen=True)
 class Step:
     """One request of a test's plan: ``operation`` of the resource (``endpoints``) with ``payload`` (its body,
-    when it takes one) and ``query``, on the id ``on``: None (an operation on no id), ``MADE`` (the id its chain's first create
-    answers) or a name the run binds once it knows the id (``Ahead.bind``)."""
+    when it takes one) and ``query``, on the id ``on``: None (an operation on no id), ``MADE`` (the id its
+    chain's first create answers) or a name the run binds once it knows the id (``Ahead.bind``)."""
 
     operation: str
     payload: Any = None
@@ -160,6 +160,10 @@ class Slot:
         if not after.done.is_set() or answer is None:
             return False
         return answer.error is not None or answer.status == 429 or (self.if_ok and answer.status != 200)
+
+
+def _deleted(slot: Slot) -> bool:
+    return slot.planned.method == "DELETE" and slot.answer is not None and slot.answer.status == 200
 
 
 class Ahead(httpx.BaseTransport):
@@ -331,16 +335,18 @@ class Ahead(httpx.BaseTransport):
                 if slot in self._open:
                     self._open.remove(slot)
 
-    def settle(self) -> list[Answer]:
-        """Stop sending ahead; wait for what is in flight; the answers no test used (for the cleanup)."""
+    def settle(self) -> tuple[list[Answer], list[str]]:
+        """Stop sending ahead; wait for what is in flight. For the cleanup: the answers to creates no test used,
+        and the paths of DELETEs no test used that were answered 200 (what they deleted is not there to delete)."""
         with self._cond:
             self._queue.clear()
             self._charging = False
             while self.in_flight:
                 self._cond.wait(0.5)
             left, self._open = self._open, []
+            deleted = [slot.planned.path for slots in self._sent.values() for slot in slots if _deleted(slot)]
             self._sent.clear()
-        return [slot.answer for slot in left if slot.answer is not None]
+        return [slot.answer for slot in left if slot.answer is not None], deleted
 
     def restart(self) -> None:
         """Send ahead again (the cleanup's DELETEs, after ``settle``)."""
