@@ -126,7 +126,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                           DEFAULT_API_KEY, "--report-dir", tmp, "-k", "unauthorized"], cwd=Path(tmp), env=_env())
                 top = None
                 if latency == 0:
-                    top = ceiling(root + "/v1", 4.0)
+                    # on a server of its own: the assistants it creates stay, and the suite's list tests would
+                    # page through thousands of them, and send more requests than on the other servers
+                    with served(latency) as other:
+                        top = ceiling(other + "/v1", 4.0)
                     figures["ceiling"] = top
                     say(f"  0.0    raw httpx loop (ceiling)      {top['seconds']:6.1f}  {top['requests']:8}  "
                         f"{top['rps']:5}")
