@@ -159,6 +159,12 @@ def test_cassettes_recorded_at_n_8_replay_with_the_same_verdicts(tmp_path: Path)
     assert len(list(cassettes.rglob("*.yaml"))) > 300  # a cassette per test
 
 
+def _answer(status: int, headers: dict[str, str] | None = None, *, body: Any) -> httpx.Response:
+    """An answer whose body is still to be read (as a server's is: the suite streams it)."""
+    return httpx.Response(status, headers={"content-type": "application/json", **(headers or {})},
+                          stream=httpx.ByteStream(json.dumps(body).encode()))
+
+
 class _Store:
     """A transport that creates, modifies, reads and deletes assistants, and logs what it was sent, in the
     order it handled it (a write is handled after a short wait, so that a step sent too early shows)."""
@@ -166,6 +172,7 @@ class _Store:
     def __init__(self) -> None:
         self.items: dict[str, dict[str, Any]] = {}
         self.made = 0
+        self.throttled = 0  # creates to answer 429 first
         self.log: list[str] = []
         self.lock = threading.Lock()
 
@@ -175,20 +182,23 @@ class _Store:
             time.sleep(0.05)
         with self.lock:
             self.log.append(f"{method} {path} {request.content.decode()}".strip())
+            if method == "POST" and path == "/v1/assistants" and self.throttled:
+                self.throttled -= 1
+                return _answer(429, headers={"retry-after-ms": "10"}, body={"error": {"message": "slow down"}})
             if method == "POST" and path == "/v1/assistants":
                 made = {"id": f"asst_{self.made}", **json.loads(request.content)}
                 self.items[made["id"]] = made
                 self.made += 1
-                return httpx.Response(200, json=made)
+                return _answer(200, body=made)
             item = self.items.get(path.rsplit("/", 1)[-1])
             if item is None:
-                return httpx.Response(404, json={"error": {"message": "no such assistant"}})
+                return _answer(404, body={"error": {"message": "no such assistant"}})
             if method == "DELETE":
                 del self.items[item["id"]]
-                return httpx.Response(200, json={"id": item["id"], "deleted": True})
+                return _answer(200, body={"id": item["id"], "deleted": True})
             if method == "POST":
                 item.update(json.loads(request.content))
-            return httpx.Response(200, json=item)
+            return _answer(200, body=item)
 
 
 def _api(store: _Store, workers: int = 4) -> Any:
@@ -291,3 +301,27 @@ def test_what_a_chain_deleted_ahead_is_not_cleaned_up_again() -> None:
     ahead.close()
     assert failed == [] and [ex.received.status for _, ex in answers] == [200]  # only "kept" was left
     assert store.items == {} and store.log.count("DELETE /v1/assistants/asst_2") <= 1
+
+
+def test_a_test_whose_request_got_a_429_sends_the_rest_itself() -> None:
+    """Two chains of one test start with the same create; the first got a 429. The test sends that create
+    again itself (a new assistant), not taking the other chain's, whose modify went ahead on it."""
+    store = _Store()
+    store.throttled = 1
+    api, ahead = _api(store)
+
+    def chain(name: str) -> tuple[Step, ...]:
+        return (Step("create", {"name": "a"}), Step("modify", {"name": name}, on=MADE), Step("retrieve", on=MADE))
+
+    ahead.plan(api.chain(chain("b1"), 0, 0))
+    ahead.reach(0, 0)
+    _sent(store, 1)  # the 429
+    time.sleep(0.1)
+    ahead.announce_slots(api.chain(chain("b2"), 0, 0))
+    _sent(store, 4)  # the second chain, whole
+    time.sleep(0.1)
+    made = api.create({"name": "a"}).received.json_or_none()["id"]
+    assert api.modify(made, {"name": "b1"}).received.status == 200
+    assert api.retrieve(made).received.json_or_none() == {"id": made, "name": "b1"}
+    ahead.close()
+    assert api.rate_limited == 1 and made not in "".join(store.log[:4])

@@ -186,7 +186,7 @@ class Ahead(httpx.BaseTransport):
         self._sent: dict[Key, deque[Slot]] = {}  # dispatched, not yet claimed
         self._open: list[Slot] = []  # creates dispatched whose answer no test has recorded yet (``release``)
         self._order = -1  # the test under way
-        self._derailed = -2  # a test that left its plan (``derail``)
+        self._derailed: set[int] = set()  # tests that left their plan (``derail``; or got a 429, or no answer)
         self._segment = -1
         self._resume_at = 0.0
         self._stopped = False
@@ -275,7 +275,7 @@ class Ahead(httpx.BaseTransport):
         Only the test's own slots are claimed: several tests may send the same request (each modify test's
         create), and a chain's answers belong to its test."""
         with self._cond:
-            if self._order == self._derailed:
+            if self._order in self._derailed:
                 return None
             sent = self._sent.get(key)
             slot = next((slot for slot in sent if slot.planned.order == self._order), None) if sent else None
@@ -306,11 +306,14 @@ class Ahead(httpx.BaseTransport):
         dropped, and it claims nothing more. Its requests may repeat planned ones (each modify test's create)
         whose chains went on without it."""
         with self._cond:
-            self._derailed = self._order
-            for slot in [slot for slot in self._queue if slot.planned.order == self._order]:
-                slot.taken = True
-                self._queue.remove(slot)
-            self._cond.notify_all()
+            self._derail(self._order)
+
+    def _derail(self, order: int) -> None:
+        self._derailed.add(order)
+        for slot in [slot for slot in self._queue if slot.planned.order == order]:
+            slot.taken = True
+            self._queue.remove(slot)
+        self._cond.notify_all()
 
     def pause(self, seconds: float) -> None:
         """A 429: no request leaves for ``seconds``."""
@@ -364,6 +367,11 @@ class Ahead(httpx.BaseTransport):
         slot.done.wait()
         slot.consumed = True
         assert slot.answer is not None
+        if slot.answer.status == 429 or slot.answer.error is not None:
+            # its test sends this request again itself, and all it sends after: a request of its plan that
+            # repeats it (another chain's create) could otherwise be taken for the one it sends again
+            with self._cond:
+                self._derail(slot.planned.order)
         return slot.answer.response(request)
 
     def _next(self) -> Slot | None:
