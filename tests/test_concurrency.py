@@ -303,7 +303,7 @@ def test_what_a_chain_deleted_ahead_is_not_cleaned_up_again() -> None:
     assert store.items == {} and store.log.count("DELETE /v1/assistants/asst_2") <= 1
 
 
-def test_a_test_whose_request_got_a_429_sends_the_rest_itself() -> None:
+def test_a_request_that_got_a_429_is_sent_again_by_its_test() -> None:
     """Two chains of one test start with the same create; the first got a 429. The test sends that create
     again itself (a new assistant), not taking the other chain's, whose modify went ahead on it."""
     store = _Store()

@@ -186,7 +186,8 @@ class Ahead(httpx.BaseTransport):
         self._sent: dict[Key, deque[Slot]] = {}  # dispatched, not yet claimed
         self._open: list[Slot] = []  # creates dispatched whose answer no test has recorded yet (``release``)
         self._order = -1  # the test under way
-        self._derailed: set[int] = set()  # tests that left their plan (``derail``; or got a 429, or no answer)
+        self._derailed: set[int] = set()  # tests that left their plan (``derail``)
+        self._again: set[Key] = set()  # requests the test under way sends again itself (a 429, no answer)
         self._segment = -1
         self._resume_at = 0.0
         self._stopped = False
@@ -254,6 +255,8 @@ class Ahead(httpx.BaseTransport):
     def announce_slots(self, slots: list[Slot]) -> None:
         """Chains the test under way is about to send (``Api.chains_ahead``): first in line."""
         with self._cond:
+            if self._order in self._derailed:
+                return
             self._queue.extendleft(reversed(slots))
             for slot in slots:
                 if slot.needs in self._bound:
@@ -263,6 +266,8 @@ class Ahead(httpx.BaseTransport):
     def announce(self, entries: Iterable[Planned]) -> None:
         """Requests the test under way is about to send, independent of each other: first in line."""
         with self._cond:
+            if self._order in self._derailed:
+                return
             slots = [Slot(Planned(p.method, p.path, p.url, p.headers, p.body, self._order, self._segment))
                      for p in entries]
             self._queue.extendleft(reversed(slots))
@@ -276,6 +281,9 @@ class Ahead(httpx.BaseTransport):
         create), and a chain's answers belong to its test."""
         with self._cond:
             if self._order in self._derailed:
+                return None
+            if key in self._again:
+                self._again.discard(key)
                 return None
             sent = self._sent.get(key)
             slot = next((slot for slot in sent if slot.planned.order == self._order), None) if sent else None
@@ -303,17 +311,14 @@ class Ahead(httpx.BaseTransport):
 
     def derail(self) -> None:
         """The test under way leaves its plan (it failed, and shrinks): what it planned and did not send is
-        dropped, and it claims nothing more. Its requests may repeat planned ones (each modify test's create)
-        whose chains went on without it."""
+        dropped, and it claims and announces nothing more. Its requests may repeat planned ones (each modify
+        test's create) whose chains went on without it."""
         with self._cond:
-            self._derail(self._order)
-
-    def _derail(self, order: int) -> None:
-        self._derailed.add(order)
-        for slot in [slot for slot in self._queue if slot.planned.order == order]:
-            slot.taken = True
-            self._queue.remove(slot)
-        self._cond.notify_all()
+            self._derailed.add(self._order)
+            for slot in [slot for slot in self._queue if slot.planned.order == self._order]:
+                slot.taken = True
+                self._queue.remove(slot)
+            self._cond.notify_all()
 
     def pause(self, seconds: float) -> None:
         """A 429: no request leaves for ``seconds``."""
@@ -368,10 +373,10 @@ class Ahead(httpx.BaseTransport):
         slot.consumed = True
         assert slot.answer is not None
         if slot.answer.status == 429 or slot.answer.error is not None:
-            # its test sends this request again itself, and all it sends after: a request of its plan that
-            # repeats it (another chain's create) could otherwise be taken for the one it sends again
+            # its test sends this request again itself: a request of its plan that repeats it (another chain's
+            # create) could otherwise be taken for the one it sends again
             with self._cond:
-                self._derail(slot.planned.order)
+                self._again.add(slot.planned.key)
         return slot.answer.response(request)
 
     def _next(self) -> Slot | None:
