@@ -19,13 +19,18 @@ KEY = "conformance-test-key"
 
 @dataclass
 class Served:
-    """A running ``conformance serve --inspect``: its base URL and a view of what it saw."""
+    """A running ``conformance serve --inspect``: its base URL and a view of what it saw.
+
+    One client for every look: tests poll ``/_inspect`` every few milliseconds while a run goes on, and
+    ``httpx.get`` builds a client (and its TLS context, ~25 ms of CPU) each time."""
 
     base: str
     root: str
+    client: httpx.Client
 
     def inspect(self) -> dict[str, Any]:
-        return httpx.get(self.root + "/_inspect", timeout=10).json()
+        data: dict[str, Any] = self.client.get(self.root + "/_inspect").json()
+        return data
 
 
 @contextmanager
@@ -33,8 +38,9 @@ def serve(*args: str) -> Iterator[Served]:
     """``conformance serve --inspect ARGS`` on a free port, stopped at the end."""
     from conformance.runner.selftest import serve as serve_process
 
-    with serve_process("--inspect", *args, ready="/_inspect", cwd=ROOT) as root:
-        yield Served(root + "/v1", root)
+    with serve_process("--inspect", *args, ready="/_inspect", cwd=ROOT) as root, \
+            httpx.Client(timeout=10) as client:
+        yield Served(root + "/v1", root, client)
 
 
 def run(*args: str, timeout: float = 300, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:

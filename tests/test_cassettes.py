@@ -24,6 +24,7 @@ from vcr.request import Request as VcrRequest
 
 from conformance.runner.selftest import catalog_server
 from conformance.selftest.reference import ReferenceServer, create_app
+from conformance.selftest.registry import selection
 from conformance.transport.cassettes import CassetteTransport, Scrubber, canonical_body, cassette_path, json_body, resolve
 from conformance.transport.client import Api, Target, TargetError, open_client
 from conformance.transport.server import ServerThread, free_port, server_process
@@ -143,14 +144,19 @@ def test_shipped_cassettes_hold_nothing_key_shaped_and_record_their_settings() -
 
 @pytest.mark.parametrize("defect", ["name-counts-bytes", "malformed-json-crashes"])
 def test_a_recorded_broken_server_replays_to_the_same_failures(defect: str, tmp_path: Path) -> None:
+    """Recorded and replayed with the selection that judges the defect, as the self-test catalog runs it
+    (``--endpoint create`` for both): the other selections' requests, modify's 256 k-character instructions
+    among them, would only make YAML to write and read; every selection's cassettes are replayed by
+    ``test_shipped_reference_cassettes_replay_offline_without_opening_a_socket``."""
     cassettes = tmp_path / "cassettes"
+    chosen = selection(defect)
     with catalog_server() as root:
         target = f"{root}/broken/{defect}/v1"
-        live = run_cli("run", "--target", target, "--api-key", "conformance-test-key", "--max-examples", "5",
+        live = run_cli("run", "--target", target, "--api-key", "conformance-test-key", "--max-examples", "5", *chosen,
                        "--record-mode", "once", "--cassette-dir", str(cassettes), "--report-dir", str(tmp_path / "live"))
     assert live.returncode == 1, live.stdout[-3000:]
     # The server is gone: the replay can only use the cassettes.
-    replay = run_cli("run", "--target", target, "--max-examples", "5", "--replay", str(cassettes),
+    replay = run_cli("run", "--target", target, "--max-examples", "5", *chosen, "--replay", str(cassettes),
                      "--report-dir", str(tmp_path / "replay"))
     assert replay.returncode == 1, replay.stdout[-3000:]
     live_rep, replay_rep = report(tmp_path / "live"), report(tmp_path / "replay")

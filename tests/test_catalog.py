@@ -6,6 +6,15 @@ pytest process) starts one ``conformance serve --catalog`` and one forked proces
 after the other (``conformance run`` runs pytest in-process: not inside this pytest session). As each entry
 finishes, a line is printed on the terminal, also under xdist (``tests/conftest.py``, ``pytest_runtest_logreport``):
 ``catalog [ 37/156] ok   defect  NAME  4.2s  expected ...; got ...``.
+
+What an entry is judged on is the run's exit code and its ``compliance.json``; the runs write no ``junit.xml``
+and no Allure results (``run_entry`` passes ``--alluredir= --junitxml=`` after ``--``: a fifth of an entry's
+CPU). ``tests/test_reports.py`` and ``tests/test_leaks.py`` check those reports on runs of their own.
+
+Measured and kept as they are (2026-11-29, on the 2-core machine): ``--max-examples 10`` (5 saves about 3 % of
+the requests: most of a run is probes with fixed values, and its CPU did not measurably drop), and every
+entry over HTTP to a ``conformance serve --catalog`` on loopback (the defects in-process, through
+``--transport``, saved about 10 % of the catalog's CPU: too little to give up the real server).
 """
 
 from __future__ import annotations

@@ -628,11 +628,17 @@ class _Sqlite(ReferenceServer):
             return self.error(404, "No such assistant.")
         return JSONResponse({"id": assistant_id, "object": "assistant.deleted", "deleted": True})
 
-    def _load(self) -> None:
-        self.store.update({i: json.loads(body) for i, body in self.db.execute("select id, body from assistants")})
+    def _load(self, assistant_id: str | None = None) -> None:
+        """Rows into the reference's store for its handlers: all of them, or only ``assistant_id``'s (a modify
+        reads and writes back its one row, not every assistant the run keeps)."""
+        if assistant_id is None:
+            rows = self.db.execute("select id, body from assistants")
+        else:
+            rows = self.db.execute("select id, body from assistants where id = ?", (assistant_id,))
+        self.store.update({i: json.loads(body) for i, body in rows})
 
     async def modify(self, request: Request) -> Response:
-        self._load()
+        self._load(request.path_params["assistant_id"])
         try:
             return await super().modify(request)
         finally:
