@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 class CatalogProgress:
     """A line on the terminal as each catalog entry finishes (tests/test_catalog.py), also under pytest-xdist:
-    the workers' reports reach the controller, which prints ``catalog [ 37/156] ok   defect  NAME ...``
+    the workers' reports reach the controller, which prints ``catalog [ 37/185] ok   defect  NAME ...``
     (pytest alone would show the catalog's outcome only at the end of the run)."""
 
     def __init__(self, config: pytest.Config) -> None:
@@ -35,7 +35,7 @@ class CatalogProgress:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The catalog's entries (156 short tests of about the same length) last: under xdist they fill the
+    """The catalog's entries (185 short tests of about the same length) last: under xdist they fill the
     workers up evenly at the end, instead of a long test starting last while the other workers are idle."""
     items.sort(key=lambda item: item.nodeid.startswith("tests/test_catalog.py::"))
 

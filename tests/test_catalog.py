@@ -5,7 +5,7 @@ One test per entry, so that pytest-xdist spreads the entries over its workers. E
 pytest process) starts one ``conformance serve --catalog`` and one forked process that runs its entries one
 after the other (``conformance run`` runs pytest in-process: not inside this pytest session). As each entry
 finishes, a line is printed on the terminal, also under xdist (``tests/conftest.py``, ``pytest_runtest_logreport``):
-``catalog [ 37/156] ok   defect  NAME  4.2s  expected ...; got ...``.
+``catalog [ 37/185] ok   defect  NAME  4.2s  expected ...; got ...``.
 
 What an entry is judged on is the run's exit code and its ``compliance.json``; the runs write no ``junit.xml``
 and no Allure results (``run_entry`` passes ``--alluredir= --junitxml=`` after ``--``: a fifth of an entry's

@@ -3,7 +3,7 @@
 One uvicorn process serves the whole catalog (``conformance serve --catalog``) on loopback; each entry is
 then a real run of ``conformance run`` through the CLI's own entry point, in a pool of forked worker
 processes (``--workers``, no interpreter start-up per entry), several entries at a time. A line is printed as
-each entry finishes: ``[37/156] ok   defect  NAME  expected ...  got ...  4.2s``.
+each entry finishes: ``[37/185] ok   defect  NAME  expected ...  got ...  4.2s``.
 """
 
 from __future__ import annotations
@@ -199,7 +199,7 @@ def describe(o: Outcome) -> str:
 
 
 def progress_line(o: Outcome, count: int, total: int) -> str:
-    """``[ 37/156] ok   defect  NAME  4.2s  expected ...; got ...``: one entry, as it finishes."""
+    """``[ 37/185] ok   defect  NAME  4.2s  expected ...; got ...``: one entry, as it finishes."""
     return f"[{count:>{len(str(total))}}/{total}] {describe(o)}"
 
 
