@@ -242,24 +242,28 @@ class _ListObject(ReferenceServer):
         return response
 
 
-@defect("list-before-ignored", "LIST-BEFORE", endpoint="list")
-class _NoBefore(_Listing):
+class _CursorIgnored(_Listing):
+    """Answers one cursor given alone (``ignored``) with the list's first page; the other it honours."""
+
+    ignored, other = "before", "after"
+
     def differently(self, ids: list[str], query: dict[str, Any], limit: int,
                     order: str) -> tuple[list[str], bool] | None:
-        if "before" not in query or "after" in query:
+        if self.ignored not in query or self.other in query:
             return None
         return ids[:limit], len(ids) > limit
+
+
+@defect("list-before-ignored", "LIST-BEFORE", endpoint="list")
+class _NoBefore(_CursorIgnored):
+    """before= alone answered with the first page."""
 
 
 @defect("list-after-ignored", "LIST-AFTER", endpoint="list")
-class _NoAfter(_Listing):
-    """Answers after= alone with the list's first page (before= it honours): a walk page by page goes nowhere."""
+class _NoAfter(_CursorIgnored):
+    """after= alone answered with the first page (before= it honours): a walk page by page goes nowhere."""
 
-    def differently(self, ids: list[str], query: dict[str, Any], limit: int,
-                    order: str) -> tuple[list[str], bool] | None:
-        if "after" not in query or "before" in query:
-            return None
-        return ids[:limit], len(ids) > limit
+    ignored, other = "after", "before"
 
 
 @defect("list-order-asc-ignored", "LIST-ORDER", endpoint="list")
