@@ -204,16 +204,13 @@ class _Store:
 def _api(store: _Store, workers: int = 4) -> Any:
     from conformance.transport.client import Api, Target
 
-    target = Target("http://t.invalid/v1", "k", 5.0)
-    client = httpx.Client(transport=httpx.MockTransport(store))
-    api = Api(client, target)
-
     def build(planned: Planned) -> httpx.Request:
         return client.build_request(planned.method, planned.url, content=planned.body, headers=dict(planned.headers))
 
     ahead = Ahead(httpx.MockTransport(store), workers, build, max_body=1 << 20, wait_of=lambda headers: 0.0)
+    client = httpx.Client(transport=ahead)  # the Api's requests go through the senders, as a run's do
+    api = Api(client, Target("http://t.invalid/v1", "k", 5.0))
     api.attach(ahead)
-    client._transport = ahead  # the Api's requests go through the senders, as a run's do
     return api, ahead
 
 

@@ -31,6 +31,13 @@ def _limits(run: RunState) -> tuple[int, int, int]:
     return int(node["minimum"]), int(node["maximum"]), int(node["default"])
 
 
+def _orders(run: RunState) -> tuple[str, str]:
+    """The default ``order`` and the other one (newest first, and oldest first), from the list's query schema."""
+    node = run.schemas.request_for("list")["properties"]["order"]
+    default = str(node["default"])
+    return default, next(str(value) for value in node["enum"] if value != default)
+
+
 def _page(run: RunState, query: dict[str, Any], *, more: bool = False,
           apart: tuple[str, str] | None = None) -> tuple[Any, dict[str, Any] | None]:
     """One page, judged: accepted, shaped, sorted, within its limit. ``more``: the suite knows more objects than
@@ -188,6 +195,7 @@ def test_default_page(conformance: RunState) -> None:
     ctx = conformance.context
 
     _, most, default = _limits(conformance)
+    newest_first, oldest_first = _orders(conformance)
 
     def body(_: None) -> None:
         with ctx.using(conformance.schemas.request_for("list")):
@@ -203,12 +211,12 @@ def test_default_page(conformance: RunState) -> None:
             time.sleep(max(0.0, answered + 1.05 - time.time()))
             newer = _create_one(conformance, "newer")[0]
             apart = (older, newer) if older is not None and newer is not None else None
-            _page(conformance, {}, more=more, apart=apart)  # the newest 20: the two among them
+            _page(conformance, {}, more=more, apart=apart)  # the newest default page: the two among them
             _page(conformance, {"limit": most}, apart=apart)
-            _page(conformance, {"order": "desc", "limit": most}, apart=apart)
-            _page(conformance, {"order": "asc", "limit": most}, apart=apart)  # the two on it if 100 hold the list
-            for assistant_id in anchor:  # ascending from the one made just before the two: they lead the page
-                _page(conformance, {"order": "asc", "after": assistant_id}, apart=apart)
+            _page(conformance, {"order": newest_first, "limit": most}, apart=apart)
+            _page(conformance, {"order": oldest_first, "limit": most}, apart=apart)  # the two on it if it holds all
+            for assistant_id in anchor:  # oldest first from the one made just before the two: they lead the page
+                _page(conformance, {"order": oldest_first, "after": assistant_id}, apart=apart)
         raise_findings(ctx.take())
 
     check_each(conformance, (None,), body)

@@ -207,8 +207,7 @@ class Ahead(httpx.BaseTransport):
         with self._cond:
             for slot in slots:
                 self._queue.append(slot)
-                if slot.needs in self._bound:
-                    self._resolve(slot)
+                self._resolve_known(slot)
             self._cond.notify_all()
 
     def bind(self, name: str, resource_id: str | None) -> None:
@@ -222,6 +221,10 @@ class Ahead(httpx.BaseTransport):
         for slot in [slot for slot in self._queue if slot.needs == name]:
             self._resolve(slot)
         self._cond.notify_all()
+
+    def _resolve_known(self, slot: Slot) -> None:
+        if slot.needs in self._bound:
+            self._resolve(slot)
 
     def _resolve(self, slot: Slot) -> None:
         assert slot.needs is not None and slot.resolve is not None
@@ -255,23 +258,21 @@ class Ahead(httpx.BaseTransport):
     def announce_slots(self, slots: list[Slot]) -> None:
         """Chains the test under way is about to send (``Api.chains_ahead``): first in line."""
         with self._cond:
-            if self._order in self._derailed:
-                return
-            self._queue.extendleft(reversed(slots))
-            for slot in slots:
-                if slot.needs in self._bound:
-                    self._resolve(slot)
-            self._cond.notify_all()
+            self._first_in_line(slots)
 
     def announce(self, entries: Iterable[Planned]) -> None:
         """Requests the test under way is about to send, independent of each other: first in line."""
         with self._cond:
-            if self._order in self._derailed:
-                return
-            slots = [Slot(Planned(p.method, p.path, p.url, p.headers, p.body, self._order, self._segment))
-                     for p in entries]
-            self._queue.extendleft(reversed(slots))
-            self._cond.notify_all()
+            self._first_in_line([Slot(Planned(p.method, p.path, p.url, p.headers, p.body, self._order, self._segment))
+                                 for p in entries])
+
+    def _first_in_line(self, slots: list[Slot]) -> None:
+        if self._order in self._derailed:  # it sends all the rest itself
+            return
+        self._queue.extendleft(reversed(slots))
+        for slot in slots:
+            self._resolve_known(slot)
+        self._cond.notify_all()
 
     def claim(self, key: Key) -> Slot | None:
         """The test under way sends ``key``: its slot sent ahead for it, or, when that has not left yet, the slot
