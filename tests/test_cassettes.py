@@ -340,8 +340,9 @@ def test_a_missing_request_is_explained_with_the_command_that_records_it(tmp_pat
 ])
 def test_a_corrupt_cassette_is_explained_in_one_line(content: bytes, reason: str, tmp_path: Path) -> None:
     cassettes = tmp_path / "c"
-    assert run_cli("run", "-k", "unauthorized", "--record-mode", "once", "--cassette-dir", str(cassettes),
-                   "--report-dir", str(tmp_path / "r0")).returncode == 0
+    recorded = run_cli("run", "-k", "unauthorized", "--record-mode", "once", "--cassette-dir", str(cassettes),
+                       "--report-dir", str(tmp_path / "r0"))
+    assert recorded.returncode == 0, recorded.stdout[-3000:] + recorded.stderr[-3000:]
     broken = cassettes / "test_create_assistant" / "test_unauthorized[wrong-key].yaml"
     broken.write_bytes(content)
     result = run_cli("run", "-k", "unauthorized", "--replay", str(cassettes), "--report-dir", str(tmp_path / "r1"))

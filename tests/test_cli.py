@@ -44,6 +44,19 @@ def test_pytest_pyargs_against_a_served_reference(reference_url: str, tmp_path: 
     assert f"{n} of {n} requirements conform" in result.stdout
 
 
+def test_a_run_registers_its_plugins_when_pytest_does_not_autoload_them(tmp_path: Path) -> None:
+    """PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 (common in CI) leaves the entry points alone: 'conformance run' then
+    registers what it needs itself."""
+    result = subprocess.run([sys.executable, "-m", "conformance", "run", "-k", "unauthorized", "--report-dir",
+                             str(tmp_path)], capture_output=True, text=True, timeout=300,
+                            stdin=subprocess.DEVNULL, cwd=ROOT, env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    verdicts = {r["id"]: r["verdict"] for r in json.loads((tmp_path / "compliance.json").read_text())["requirements"]}
+    assert verdicts["AUTH-401"] == "passed"
+    assert (tmp_path / "junit.xml").is_file()
+    assert any((tmp_path / "allure-results").glob("*-result.json"))
+
+
 def test_a_wrong_key_is_no_verdict_not_a_failure(reference_url: str, tmp_path: Path) -> None:
     """Every valid request refused 401: the key is wrong, and nothing the target said can be judged."""
     result = run_cli("run", "--target", reference_url, "--api-key", "not-the-key", "--max-examples", "2",

@@ -154,13 +154,34 @@ def _run_args(ns: argparse.Namespace) -> list[str]:
     return args + extra
 
 
+# The pytest plugins a run needs (entry-point name, module): pytest loads them from their entry points, except
+# with PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 (common in CI) or when it finds no entry points (a source tree run
+# without installing it); then the run registers them itself, as pytest would have.
+_PLUGINS = (("conformance", "conformance.runner.plugin"), ("allure_pytest", "allure_pytest.plugin"),
+            ("hypothesispytest", "_hypothesis_pytestplugin"))
+
+
 class _OneLineErrors:
-    """A pytest plugin of ``conformance run``: the options and schemas are checked as pytest configures, before
-    the session starts, and a usage error is kept for one line of the CLI's own (pytest would print it
-    between blank and "no tests ran" lines)."""
+    """A pytest plugin of ``conformance run``: the plugins it needs are there, the options and schemas are
+    checked as pytest configures, before the session starts, and a usage error is kept for one line of the CLI's
+    own (pytest would print it between blank and "no tests ran" lines)."""
 
     def __init__(self) -> None:
         self.message: str | None = None
+
+    @pytest_hookimpl(tryfirst=True)
+    def pytest_load_initial_conftests(self, early_config: Any) -> None:
+        # After the entry points, before the options are parsed for good: a plugin registered here still adds
+        # its options (pytest_addoption is a historic hook). One blocked with '-p no:NAME' stays out.
+        import importlib
+
+        manager = early_config.pluginmanager
+        for name, module_name in _PLUGINS:
+            if manager.get_plugin(name) is not None or manager.is_blocked(name):
+                continue
+            module = importlib.import_module(module_name)
+            if not manager.is_registered(module):
+                manager.register(module, name)
 
     @pytest_hookimpl(trylast=True)
     def pytest_configure(self, config: Any) -> None:
