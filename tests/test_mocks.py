@@ -8,6 +8,7 @@ and their committed matrices checked.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import re
@@ -58,9 +59,14 @@ def test_prism_is_validated_against_the_spec(tmp_path: Path) -> None:
     spec = ROOT.parent / "shared" / "reference" / "openai-openapi-2024-05-13.yaml"
     if not spec.is_file():
         pytest.skip(f"the 2024-05-13 spec is not at {spec}")
+    # The project's install is left alone: reinstalling it would take its entry points from the runs beside this one.
+    install = importlib.metadata.distribution("openai-assistants-conformance").locate_file("")
+    entry_points = next(Path(str(install)).glob("openai_assistants_conformance-*.dist-info/entry_points.txt")).stat()
     result = _validate("validate-prism.sh", tmp_path, "--max-examples", "2", "--endpoint", "create", "-k",
                        "unauthorized or name or retrieved or (refused and temperature)")
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    after = next(Path(str(install)).glob("openai_assistants_conformance-*.dist-info/entry_points.txt")).stat()
+    assert (after.st_ino, after.st_mtime_ns) == (entry_points.st_ino, entry_points.st_mtime_ns)
     matrix = tmp_path / "matrix"
     got = failed(matrix)
     # Static examples: the same id ("string") and created_at 0 every time, nothing echoed, any key accepted,
