@@ -31,7 +31,7 @@ from conformance.generate.combine import (
 from conformance.generate.probes import probes
 from conformance.generate.strategies import Pools, minimal_object
 from conformance.results.ledger import Ledger
-from conformance.suite.test_state_and_access import lookalikes
+from conformance.suite.test_state_and_access import _oldest_and_newest, lookalikes
 from conformance.transport.client import Api, Exchange, Received, Sent, Target
 
 KEY = "sk-conformance-0123456789"
@@ -193,3 +193,21 @@ def test_new_requirements_are_in_both_profiles() -> None:
     for profile in PROFILES:
         ids = set(catalog(load_profile(profile)))
         assert {"AUTH-EVERY-ENDPOINT", "AUTH-SCHEME-CASE", "AUTH-REFUSED-NO-EFFECT", "HTTP-UTF8"} <= ids
+
+
+@given(st.lists(st.booleans(), max_size=60), st.integers(1, 30))
+def test_the_read_back_takes_the_oldest_and_newest_valid_answers(valid: list[bool], cap: int) -> None:
+    """What the read-back at the end reads: the valid answers' ids, and past ``cap`` the oldest half and the
+    newest rest; validating only as many answers as that takes."""
+    answers = [(f"asst_{i}", ok) for i, ok in enumerate(valid)]
+    everyone = [i for i, ok in answers if ok]
+    expected = everyone if len(everyone) <= cap else everyone[:cap // 2] + everyone[-(cap - cap // 2):]
+    assert _oldest_and_newest(answers, cap, lambda ok: ok) == expected
+
+
+def test_the_read_back_validates_only_the_answers_it_reads() -> None:
+    looked: list[int] = []
+    answers = [(f"asst_{i}", i) for i in range(100)]
+    assert _oldest_and_newest(answers, 40, lambda i: looked.append(i) is None) == [f"asst_{i}" for i in
+                                                                                    [*range(20), *range(80, 100)]]
+    assert sorted(looked) == [*range(20), *range(80, 100)]
