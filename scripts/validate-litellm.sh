@@ -16,9 +16,7 @@ version=${LITELLM_VERSION:-1.108.7}
 venv=.tools/litellm-venv
 out=${OUT:-docs/mocks/litellm}
 master_key=sk-conformance-test-key  # the proxy's master key, made up for the test; the suite sends it
-# The project's .venv, made when missing. Not reinstalled when there: pip reinstalls the project each time, and
-# runs in progress beside this one (the project's tests) would miss its entry points for a moment.
-[ -x .venv/bin/conformance ] || bash scripts/bootstrap.sh
+bash scripts/bootstrap.sh --if-missing
 if [ "$version" = "1.107.0" ]; then
   echo "validate-litellm: litellm 1.107.0 was reported compromised; pick another release" >&2
   exit 4

@@ -14,9 +14,7 @@ cd "$(dirname "$0")/.."
 version=${MYLA_VERSION:-0.2.40}
 venv=.tools/myla-venv
 out=${OUT:-docs/mocks/myla}
-# The project's .venv, made when missing. Not reinstalled when there: pip reinstalls the project each time, and
-# runs in progress beside this one (the project's tests) would miss its entry points for a moment.
-[ -x .venv/bin/conformance ] || bash scripts/bootstrap.sh
+bash scripts/bootstrap.sh --if-missing
 if [ ! -x "$venv/bin/python" ]; then
   "${PYTHON:-python3}" -m venv "$venv"
 fi

@@ -13,9 +13,7 @@ spec=${PRISM_SPEC:-../shared/reference/openai-openapi-2024-05-13.yaml}
 out=${OUT:-docs/mocks/prism}
 tools=.tools/prism/${package//[@\/]/_}
 prism=$tools/node_modules/.bin/prism
-# The project's .venv, made when missing. Not reinstalled when there: pip reinstalls the project each time, and
-# runs in progress beside this one (the project's tests) would miss its entry points for a moment.
-[ -x .venv/bin/conformance ] || bash scripts/bootstrap.sh
+bash scripts/bootstrap.sh --if-missing
 if [ ! -x "$prism" ] || [ "$("$prism" --version 2>/dev/null)" != "$version" ]; then
   mkdir -p "$tools"
   if ! npm install --prefix "$tools" --no-audit --no-fund --loglevel=error "$package@$version" >"$tools/install.log" 2>&1; then

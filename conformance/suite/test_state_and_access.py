@@ -197,7 +197,7 @@ def test_assistants_created_during_the_run_read_back(conformance: RunState) -> N
     # ``answers`` forgets an id once it is deleted, on a live run and a replay alike (``created`` is empty on a
     # replay: a replayed assistant exists nowhere), so both read back the same ids.
     cap = max(40, 2 * conformance.config.max_examples)
-    ids = _oldest_and_newest(list(api.answers.items()), cap, lambda answer: shape.is_valid(answer))
+    ids = _oldest_and_newest(list(api.answers.items()), cap, shape.is_valid)
     if not ids:
         pytest.skip("the run created no assistant to read back")
 
