@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,21 @@ def test_n_8_finds_the_same_failures_as_n_1(name: str, requirement: str, selecti
     assert verdicts(tmp_path / "1") == verdicts(tmp_path / "8")
     assert verdicts(tmp_path / "8")[requirement] == "failed"
     assert all(ids == [] for ids in seen["mounted"].values())  # answers sent ahead and unused: deleted too
+
+
+def test_a_conforming_variant_with_state_passes_two_runs_side_by_side_at_n_8(tmp_path: Path) -> None:
+    """The catalog's SQLite variant answers requests that arrive together as the reference does (its create once
+    inserted again rows a list had loaded: a 500, a false HTTP-NO-5XX, seen when the whole catalog ran at N = 1
+    and N = 8 at once)."""
+    with serve("--catalog") as server:
+        common = ("--target", server.root + "/variant/store-in-sqlite/v1", "--api-key", KEY, *FAST,
+                  "--endpoint", "modify", "--endpoint", "list", "--concurrency", "8")
+        with ThreadPoolExecutor(2) as pool:
+            runs = list(pool.map(lambda d: run(*common, "--report-dir", str(tmp_path / d)), ("a", "b")))
+    for result, directory in zip(runs, ("a", "b"), strict=True):
+        assert result.returncode == 0, result.stdout[-3000:]
+        seen = verdicts(tmp_path / directory)
+        assert seen["MODIFY-KEEPS"] == seen["HTTP-NO-5XX"] == "passed"
 
 
 @pytest.mark.parametrize("budget", [9, 150])

@@ -7,6 +7,7 @@ catalog (``catalog``), which imports this module last.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import itertools
@@ -594,7 +595,15 @@ class _LongHex(ReferenceServer):
 
 @variant("store-in-sqlite")
 class _Sqlite(ReferenceServer):
-    """Assistants kept as JSON text in SQLite."""
+    """Assistants kept as JSON text in SQLite. A create, modify or list is handled whole before the next one
+    starts: they pass rows through the reference's store, which requests handled side by side would share (a
+    create inserting again the rows a list had loaded, a list clearing the row a modify had loaded)."""
+
+    @property
+    def _turn(self) -> asyncio.Lock:
+        if not hasattr(self, "_lock"):
+            self._lock = asyncio.Lock()
+        return self._lock
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -604,11 +613,12 @@ class _Sqlite(ReferenceServer):
         return self._db
 
     async def create(self, request: Request) -> Response:
-        response = await super().create(request)
-        for assistant_id, obj in list(self.store.items()):
-            self.db.execute("insert into assistants values (?, ?)", (assistant_id, json.dumps(obj)))
-            del self.store[assistant_id]
-        return response
+        async with self._turn:
+            response = await super().create(request)
+            for assistant_id, obj in list(self.store.items()):
+                self.db.execute("insert into assistants values (?, ?)", (assistant_id, json.dumps(obj)))
+                del self.store[assistant_id]
+            return response
 
     async def retrieve(self, request: Request) -> Response:
         denied = self.authorized(request)
@@ -638,20 +648,22 @@ class _Sqlite(ReferenceServer):
         self.store.update({i: json.loads(body) for i, body in rows})
 
     async def modify(self, request: Request) -> Response:
-        self._load(request.path_params["assistant_id"])
-        try:
-            return await super().modify(request)
-        finally:
-            for assistant_id, obj in list(self.store.items()):
-                self.db.execute("update assistants set body = ? where id = ?", (json.dumps(obj), assistant_id))
-            self.store.clear()
+        async with self._turn:
+            self._load(request.path_params["assistant_id"])
+            try:
+                return await super().modify(request)
+            finally:
+                for assistant_id, obj in list(self.store.items()):
+                    self.db.execute("update assistants set body = ? where id = ?", (json.dumps(obj), assistant_id))
+                self.store.clear()
 
     async def list_all(self, request: Request) -> Response:
-        self._load()
-        try:
-            return await super().list_all(request)
-        finally:
-            self.store.clear()
+        async with self._turn:
+            self._load()
+            try:
+                return await super().list_all(request)
+            finally:
+                self.store.clear()
 
 
 @variant("key-compared-in-constant-time")
