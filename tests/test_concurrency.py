@@ -316,6 +316,26 @@ def test_what_a_chain_deleted_ahead_is_not_cleaned_up_again() -> None:
     assert store.items == {} and store.log.count("DELETE /v1/assistants/asst_2") <= 1
 
 
+def test_a_test_begins_once_what_earlier_tests_left_in_flight_was_answered() -> None:
+    """A test that stopped early leaves its chain's next step in flight; the next test reads the target only
+    once that step was answered, as at N = 1 no request of another test arrives while it runs."""
+    store = _Store()
+    api, ahead = _api(store)
+    ahead.plan(api.chain((Step("create", {"name": "left"}), Step("delete", on=MADE)), 0, 0))
+    ahead.reach(0, 0)
+    made = api.create({"name": "left"}).received.json_or_none()["id"]  # then the test stops: no DELETE of its own
+    deadline = time.monotonic() + 10
+    while ahead.in_flight == 0:  # the DELETE has left (a write takes the store 0.05 s)
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    ahead.reach(1, None)
+    got = api.retrieve(made)
+    ahead.close()
+    assert store.log == ['POST /v1/assistants {"name":"left"}', f"DELETE /v1/assistants/{made}",
+                         f"GET /v1/assistants/{made}"]
+    assert got.received.status == 404
+
+
 def test_a_request_that_got_a_429_is_sent_again_by_its_test() -> None:
     """Two chains of one test start with the same create; the first got a 429. The test sends that create
     again itself (a new assistant), not taking the other chain's, whose modify went ahead on it."""

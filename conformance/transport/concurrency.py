@@ -193,6 +193,7 @@ class Ahead(httpx.BaseTransport):
         self._stopped = False
         self._charging = True  # False once a charge was refused: the rest goes one at a time
         self.in_flight = 0
+        self._flying: set[Slot] = set()  # dispatched ahead, not answered yet
         self.sent_ahead = 0  # requests dispatched ahead (figures for benchmarks)
         self.used = 0  # of those, claimed by a test
         self._threads = [threading.Thread(target=self._work, name=f"conformance-ahead-{i}", daemon=True)
@@ -240,11 +241,15 @@ class Ahead(httpx.BaseTransport):
 
     def reach(self, order: int, segment: int | None) -> None:
         """The test at ``order`` begins (``segment`` None: a test with no plan, a barrier): what earlier tests
-        did not send is dropped from the plan; its segment's requests may leave."""
+        did not send is dropped from the plan; its segment's requests may leave. What earlier tests left in
+        flight (a test that stopped at a failure) is answered first: the test sees the target as it would at
+        N = 1, with no request of another test arriving while it reads what its own did."""
         with self._cond:
             self._order = order
             while self._queue and self._queue[0].planned.order < order:
                 self._queue.popleft().taken = True
+            while not self._stopped and any(slot.planned.order < order for slot in self._flying):
+                self._cond.wait(0.5)
             if segment is not None:
                 self._segment = max(self._segment, segment)
             self._cond.notify_all()
@@ -395,6 +400,7 @@ class Ahead(httpx.BaseTransport):
                 self._queue.remove(slot)
                 slot.dispatched = True
                 self.in_flight += 1
+                self._flying.add(slot)
                 self.sent_ahead += 1
                 self._sent.setdefault(slot.planned.key, deque()).append(slot)
                 if slot.planned.creates:
@@ -432,6 +438,7 @@ class Ahead(httpx.BaseTransport):
         with self._cond:
             slot.answer = answer
             self.in_flight -= sent_ahead
+            self._flying.discard(slot)
             if answer.status == 429:
                 headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in answer.headers}
                 self._resume_at = max(self._resume_at, time.monotonic() + self.wait_of(headers))
