@@ -8,8 +8,8 @@ finishes, a line is printed on the terminal, also under xdist (``tests/conftest.
 ``catalog [ 37/185] ok   defect  NAME  4.2s  expected ...; got ...``.
 
 What an entry is judged on is the run's exit code and its ``compliance.json``; the runs write no ``junit.xml``
-and no Allure results (``run_entry`` passes ``--alluredir= --junitxml=`` after ``--``: a fifth of an entry's
-CPU). ``tests/test_reports.py`` and ``tests/test_leaks.py`` check those reports on runs of their own.
+and no Allure results, and capture no logs or output (``run_entry`` passes ``selftest._ONLY_COMPLIANCE`` after
+``--``). ``tests/test_reports.py`` and ``tests/test_leaks.py`` check those reports on runs of their own.
 
 Measured and kept as they are (2026-11-29, on the 2-core machine): ``--max-examples 10`` (5 saves about 3 % of
 the requests: most of a run is probes with fixed values, and its CPU did not measurably drop), and every

@@ -28,7 +28,7 @@ from conformance.runner.summary import (
 from conformance.runner.verdict import NOT_ERRORS, WIRE_COUNTS, outcome, tally
 from conformance.transport import cassettes as _cassettes
 from conformance.transport.client import NotRecorded
-from conformance.transport.concurrency import Chain, Step
+from conformance.transport.concurrency import Chain, creates
 from conformance.transport.limits import BudgetExhausted
 from conformance.transport.secrets import shown
 
@@ -151,7 +151,7 @@ def _plan(run: RunState, items: list[pytest.Item]) -> None:
             limit = max(1, min(probe.max_examples, run.config.max_examples))
             values = list(probe.values[:limit]) if probe.values is not None else \
                 draws(probe.strategy, run.config.seed, limit, shrink=False)
-            chains = ahead.kwargs["chains"](run, values) if ahead is not None else [(Step("create", v),) for v in values]
+            chains = ahead.kwargs["chains"](run, values) if ahead is not None else [creates(v) for v in values]
         segment += chains is not None and not previous
         run.places[item.nodeid] = (order, segment if chains is not None else None)
         if chains:

@@ -31,7 +31,7 @@ from conformance.generate.probes import Probe, valid_requests
 from conformance.runner.config import SHRINK_BUDGET
 from conformance.runner.state import RunState
 from conformance.transport.client import Exchange, TargetError, encode
-from conformance.transport.concurrency import MADE, Chain, Step
+from conformance.transport.concurrency import MADE, Chain, Step, creates
 from conformance.transport.secrets import shown
 
 
@@ -45,11 +45,6 @@ class _Found(BaseException):
     def __init__(self, finding: NonConformance) -> None:
         super().__init__(str(finding))
         self.finding = finding
-
-
-def creates(example: Any) -> Chain:
-    """``ahead`` of a test whose body sends ``api.create(example)`` and nothing after it."""
-    return (Step("create", example),)
 
 
 def explore(run: RunState, strategy: st.SearchStrategy[Any], body: Callable[[Any], None], max_examples: int,

@@ -23,8 +23,9 @@ from conformance.generate.combine import all_at_limits, escaped_json, pairwise_r
 from conformance.generate.probes import RawBody
 from conformance.runner.state import RunState
 from conformance.transport.client import Credential
+from conformance.transport.concurrency import creates
 
-from .test_create_assistant import check_each, creates, judge_created, verify_created
+from .test_create_assistant import check_each, judge_created, verify_created
 
 MASK = "<the key>"
 

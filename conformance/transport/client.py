@@ -267,18 +267,12 @@ class Api:
         made: str | None = None
         name = f"{MADE}:{next(self._chains)}"
         for step in chain:
-            op = RESOURCES[0].op(step.operation)
 
-            def at(resource_id: str | None, op: Any = op, step: Step = step) -> Planned:
-                if resource_id is None:
-                    path = op.path
-                else:
-                    try:
-                        path = op.at(_id_in_path(resource_id))
-                    except TargetError as exc:
-                        raise ValueError(str(exc)) from None
-                if step.query:
-                    path += "?" + query_string(step.query)
+            def at(resource_id: str | None, step: Step = step) -> Planned:
+                try:
+                    op, path = _operation_path(step.operation, resource_id, step.query)
+                except TargetError as exc:  # an id no URL can carry
+                    raise ValueError(str(exc)) from None
                 return self.planned(op.method, path, step.payload, has_body=op.request is not None, order=order,
                                     segment=segment)
 
@@ -287,7 +281,7 @@ class Api:
                 raise ValueError(f"a step on {MADE} before its chain's create: {chain}")
             slot = Slot(at(None), needs=needs, resolve=at if needs is not None else None,
                         after=slots[-1] if slots else None, if_ok=step.if_ok)
-            if op.name == "create" and made is None:
+            if step.operation == "create" and made is None:
                 made = slot.binds = name
             slots.append(slot)
         return slots
@@ -498,10 +492,7 @@ class Api:
              query: dict[str, Any] | None = None, api_key: Any = _DEFAULT) -> Exchange:
         """One operation of the resource (``endpoints``), by name: its method and path, the id in the path
         encoded, ``query`` as query parameters (``query_string``), ``payload`` as the JSON body when it takes one."""
-        op = RESOURCES[0].op(operation)
-        path = op.at(_id_in_path(resource_id) if resource_id is not None else None)
-        if query:
-            path += "?" + query_string(query)
+        op, path = _operation_path(operation, resource_id, query)
         return self.send(op.method, path, payload, has_body=op.request is not None, api_key=api_key)
 
     def create(self, payload: Any, *, api_key: Any = _DEFAULT) -> Exchange:
@@ -597,6 +588,16 @@ class Api:
                       f"left undeleted{': ' + shown if left else ''} (compliance.json, run.cleanup_failed)",
                       file=sys.stderr, flush=True)
         return failed, answers
+
+
+def _operation_path(operation: str, resource_id: str | None, query: dict[str, Any] | None) -> tuple[Any, str]:
+    """An operation of the resource, by name, and its path: the id encoded in it (``_id_in_path``, which raises
+    ``TargetError`` for an id no URL can carry), ``query`` after it (``query_string``)."""
+    op = RESOURCES[0].op(operation)
+    path = op.at(_id_in_path(resource_id) if resource_id is not None else None)
+    if query:
+        path += "?" + query_string(query)
+    return op, path
 
 
 def _created_id(answer: Answer) -> str | None:

@@ -63,7 +63,7 @@ from conformance.transport.interrupts import INTERRUPTS
 
 _CREATE_PATH = RESOURCES[0].op("create").path
 
-__all__ = ["MADE", "TICKET", "Ahead", "Answer", "Chain", "Planned", "Slot", "Step"]
+__all__ = ["MADE", "TICKET", "Ahead", "Answer", "Chain", "Planned", "Slot", "Step", "creates"]
 
 TICKET = "conformance.ahead"  # the request extension that carries a claimed slot to ``Ahead.handle_request``
 Key = tuple[str, str, tuple[tuple[str, str], ...], bytes | None]
@@ -107,6 +107,11 @@ class Step:
 
 
 Chain = tuple[Step, ...]  # steps sent one after another, each once the one before was answered
+
+
+def creates(example: Any) -> Chain:
+    """The chain of a test that sends ``create(example)`` and nothing after it (a create probe's example)."""
+    return (Step("create", example),)
 
 
 @dataclass
@@ -192,7 +197,6 @@ class Ahead(httpx.BaseTransport):
         self._resume_at = 0.0
         self._stopped = False
         self._charging = True  # False once a charge was refused: the rest goes one at a time
-        self.in_flight = 0
         self._flying: set[Slot] = set()  # dispatched ahead, not answered yet
         self.sent_ahead = 0  # requests dispatched ahead (figures for benchmarks)
         self.used = 0  # of those, claimed by a test
@@ -253,6 +257,12 @@ class Ahead(httpx.BaseTransport):
             if segment is not None:
                 self._segment = max(self._segment, segment)
             self._cond.notify_all()
+
+    @property
+    def in_flight(self) -> int:
+        """Requests sent ahead and not answered yet."""
+        with self._cond:
+            return len(self._flying)
 
     @property
     def place(self) -> tuple[int, int]:
@@ -355,7 +365,7 @@ class Ahead(httpx.BaseTransport):
         with self._cond:
             self._queue.clear()
             self._charging = False
-            while self.in_flight:
+            while self._flying:
                 self._cond.wait(0.5)
             left, self._open = self._open, []
             deleted = [slot.planned.path for slots in self._sent.values() for slot in slots if _deleted(slot)]
@@ -399,7 +409,6 @@ class Ahead(httpx.BaseTransport):
                     continue
                 self._queue.remove(slot)
                 slot.dispatched = True
-                self.in_flight += 1
                 self._flying.add(slot)
                 self.sent_ahead += 1
                 self._sent.setdefault(slot.planned.key, deque()).append(slot)
@@ -432,12 +441,11 @@ class Ahead(httpx.BaseTransport):
                 slot = self._next()
             if slot is None:
                 return
-            self._answered(slot, self._send(slot.planned), sent_ahead=True)
+            self._answered(slot, self._send(slot.planned))
 
-    def _answered(self, slot: Slot, answer: Answer, *, sent_ahead: bool = False) -> None:
+    def _answered(self, slot: Slot, answer: Answer) -> None:
         with self._cond:
             slot.answer = answer
-            self.in_flight -= sent_ahead
             self._flying.discard(slot)
             if answer.status == 429:
                 headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in answer.headers}
